@@ -1,0 +1,373 @@
+"""Turn JSON Lines into validated, typed event rows (pure: no I/O).
+
+The fast path parses a whole batch with Polars and validates it with column
+expressions; only when a batch holds a line Polars cannot type (bad JSON, a
+string where a number belongs, an old schema version) are the lines of that batch
+parsed one by one, which gives each bad line its own precise reason. Either way
+the same vectorised checks decide the final verdict, so there is one set of rules.
+
+Leniency, decided once: numbers given for text fields are taken as their text;
+unknown fields are ignored; ``recorded_at`` and ``seq`` are set by the store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import polars as pl
+
+from pkgflow.errors import SchemaError
+from pkgflow.events.schema import EVENT_POLARS_SCHEMA
+from pkgflow.events.types import (
+    ARCHES,
+    CURRENT_SCHEMA_VERSION,
+    EVENT_TYPES,
+    EXITCODE_OUTCOME,
+    OUTCOMES,
+    REQUIRED_FIELDS,
+    TEST_EVENT_TYPES,
+)
+from pkgflow.events.upcast import upcast
+
+#: Namespace of derived event ids (uuid5 of a natural key or of the raw line).
+EVENT_ID_NAMESPACE: Final = uuid.UUID("6f1c55a0-6b8e-4d1e-9a51-2f0c3f7b9e42")
+
+_TEXT_FIELDS: Final = (
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "occurred_after",
+    "source",
+    "release",
+    "package",
+    "version",
+    "old_version",
+    "component",
+    "maintainer",
+    "testsrc",
+    "arch",
+    "queue",
+    "requester",
+    "run_id",
+    "test_version",
+    "outcome",
+    "worker",
+    "status",
+    "verdict",
+    "detail",
+)
+_INT_FIELDS: Final = ("schema_version", "exitcode", "duration")
+_LIST_FIELDS: Final = ("arches", "triggers", "reasons", "blocked_by")
+
+#: What Polars reads a JSON line into, before validation.
+RAW_SCHEMA: Final[dict[str, pl.DataType]] = {
+    **{name: pl.String() for name in _TEXT_FIELDS},
+    **{name: pl.Int64() for name in _INT_FIELDS},
+    **{name: pl.List(pl.String()) for name in _LIST_FIELDS},
+}
+
+#: Columns of a parsed batch: the stored columns minus what the store sets.
+PARSED_COLUMNS: Final = [c for c in EVENT_POLARS_SCHEMA if c not in ("seq", "recorded_at")]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A line that could not become an event, and why."""
+
+    line_number: int
+    line: str
+    reason: str
+
+
+@dataclass
+class ParsedBatch:
+    """Valid events (typed, in line order, with ``line_number``) and rejected lines."""
+
+    events: pl.DataFrame
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def derived_event_id(*parts: str | bytes) -> str:
+    """A deterministic event id: uuid5 of the natural key (or of the raw line)."""
+    key = "\x1f".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in parts)
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
+def parse_lines(lines: Sequence[bytes], first_line_number: int = 1) -> ParsedBatch:
+    """Parse and validate JSON Lines; blank lines are skipped.
+
+    Line ``i`` of ``lines`` is reported as line ``first_line_number + i``.
+    """
+    numbered = [
+        (first_line_number + i, line.strip())
+        for i, line in enumerate(lines)
+        if line.strip()
+    ]
+    if not numbered:
+        return ParsedBatch(_empty_parsed())
+    rejections: list[Rejection] = []
+    frame = _read_fast([line for _, line in numbered])
+    if frame is None:
+        frame = _read_slow(numbered, rejections)
+    else:
+        frame = frame.with_columns(pl.Series("line_number", [n for n, _ in numbered]))
+        old = frame["schema_version"].is_not_null() & (
+            frame["schema_version"] != CURRENT_SCHEMA_VERSION
+        )
+        if old.any():
+            positions = old.arg_true().to_list()
+            redo = [numbered[p] for p in positions]
+            frame = pl.concat([frame.filter(~old), _read_slow(redo, rejections)])
+    raw_by_number = dict(numbered)
+    events, invalid = _validate(frame)
+    for number, reason in invalid.iter_rows():
+        rejections.append(Rejection(number, _text(raw_by_number[number]), reason))
+    if events["event_id"].null_count():
+        events = _fill_event_ids(events, raw_by_number)
+    rejections.sort(key=lambda r: r.line_number)
+    return ParsedBatch(events.sort("line_number"), rejections)
+
+
+def parse_records(records: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Validate event dicts (Python API); raise :class:`SchemaError` on the first bad one.
+
+    ``datetime`` values are accepted for ``occurred_at`` / ``occurred_after``.
+    """
+    lines = [json.dumps(r, default=_json_default).encode() for r in records]
+    batch = parse_lines(lines, first_line_number=0)
+    if batch.rejections:
+        first = batch.rejections[0]
+        more = f" (and {len(batch.rejections) - 1} more)" if len(batch.rejections) > 1 else ""
+        msg = f"event {first.line_number}: {first.reason}{more}"
+        raise SchemaError(msg)
+    return batch.events.drop("line_number")
+
+
+def _json_default(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    msg = f"value {value!r} of type {type(value).__name__} is not JSON serialisable"
+    raise SchemaError(msg)
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "replace")
+
+
+def _empty_parsed() -> pl.DataFrame:
+    schema = {c: EVENT_POLARS_SCHEMA[c] for c in PARSED_COLUMNS}
+    return pl.DataFrame(schema={**schema, "line_number": pl.Int64()})
+
+
+def _read_fast(lines: list[bytes]) -> pl.DataFrame | None:
+    try:
+        frame = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=RAW_SCHEMA)
+    except Exception:  # any line Polars cannot type: take the careful path
+        return None
+    return frame if frame.height == len(lines) else None
+
+
+def _read_slow(numbered: list[tuple[int, bytes]], rejections: list[Rejection]) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for number, line in numbered:
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = f"not valid JSON ({exc}); each line must be one JSON object"
+            rejections.append(Rejection(number, _text(line), reason))
+            continue
+        try:
+            if not isinstance(record, dict):
+                msg = f"a JSON {type(record).__name__} is not an event; each line must be an object"
+                raise SchemaError(msg)
+            if isinstance(record.get("schema_version"), int) and not isinstance(
+                record["schema_version"], bool
+            ):
+                record = upcast(record)
+            row = _typed_row(record)
+        except SchemaError as exc:
+            rejections.append(Rejection(number, _text(line), str(exc)))
+            continue
+        row["line_number"] = number
+        rows.append(row)
+    schema = {**RAW_SCHEMA, "line_number": pl.Int64()}
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def _typed_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Check JSON types field by field (the careful path)."""
+    row: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = record.get(name)
+        if value is None or isinstance(value, str):
+            row[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            row[name] = str(value)
+        else:
+            msg = f"field `{name}` must be text (got {json.dumps(value)[:60]})"
+            raise SchemaError(msg)
+    for name in _INT_FIELDS:
+        value = record.get(name)
+        if isinstance(value, float) and value.is_integer() and name == "duration":
+            value = int(value)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            msg = f"field `{name}` must be an integer (got {json.dumps(value)[:60]})"
+            raise SchemaError(msg)
+        row[name] = value
+    for name in _LIST_FIELDS:
+        value = record.get(name)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            msg = f"field `{name}` must be a list of strings (got {json.dumps(value)[:60]})"
+            raise SchemaError(msg)
+        row[name] = value
+    return row
+
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+
+
+def _to_utc(column: str) -> pl.Expr:
+    """ISO 8601 text with a zone (``Z``, ``+00:00``; ``T`` or space) -> UTC datetime."""
+    normalised = pl.col(column).str.replace(" ", "T").str.replace(r"Z$", "+00:00")
+    return normalised.str.to_datetime(
+        format=_TIMESTAMP_FORMAT, strict=False, time_zone="UTC", time_unit="us"
+    )
+
+
+def _missing(name: str) -> pl.Expr:
+    col = pl.col(name)
+    dtype = RAW_SCHEMA[name]
+    if isinstance(dtype, pl.String):
+        return col.is_null() | (col.str.strip_chars() == "")
+    return col.is_null()
+
+
+def _validate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split rows into (valid events, (line_number, reason) of invalid ones)."""
+    frame = frame.with_columns(
+        _to_utc("occurred_at").alias("_occurred_at"),
+        _to_utc("occurred_after").alias("_occurred_after"),
+    )
+    checks: list[tuple[pl.Expr, pl.Expr | str]] = []
+
+    def fail(condition: pl.Expr, reason: pl.Expr | str) -> None:
+        checks.append((condition, reason))
+
+    quoted = lambda name: pl.lit("`") + pl.col(name).str.slice(0, 60) + pl.lit("`")  # noqa: E731
+    fail(_missing("event_type"), "missing field `event_type`")
+    fail(
+        ~pl.col("event_type").is_in(EVENT_TYPES),
+        pl.lit("unknown event_type ")
+        + quoted("event_type")
+        + pl.lit("; known types: " + ", ".join(EVENT_TYPES)),
+    )
+    fail(
+        _missing("schema_version"),
+        f"missing field `schema_version` (current is {CURRENT_SCHEMA_VERSION})",
+    )
+    fail(
+        pl.col("schema_version") != CURRENT_SCHEMA_VERSION,
+        pl.lit("field `schema_version` is ")
+        + pl.col("schema_version").cast(pl.String)
+        + pl.lit(f"; supported: 1 to {CURRENT_SCHEMA_VERSION}"),
+    )
+    for name in ("occurred_at", "occurred_after"):
+        required = name == "occurred_at"
+        if required:
+            fail(_missing(name), f"missing field `{name}`")
+        fail(
+            pl.col(name).is_not_null() & pl.col(f"_{name}").is_null(),
+            pl.lit(f"field `{name}` is not an ISO 8601 timestamp with a time zone (got ")
+            + quoted(name)
+            + pl.lit("); send UTC with `Z` or an offset, e.g. 2025-03-14T21:47:02Z"),
+        )
+    fail(
+        pl.col("_occurred_after") > pl.col("_occurred_at"),
+        "field `occurred_after` is later than `occurred_at`; the bounds are (after, at]",
+    )
+    for name in ("source", "release"):
+        fail(_missing(name), f"missing field `{name}`")
+    for name in _TEXT_FIELDS:
+        if name != "detail":  # free text may legitimately start with a bracket
+            fail(
+                pl.col(name).str.contains(r"^\s*[\[{]"),
+                f"field `{name}` must be text, not a list or an object",
+            )
+    for event_type, required_fields in REQUIRED_FIELDS.items():
+        for name in required_fields:
+            fail(
+                (pl.col("event_type") == event_type) & _missing(name),
+                f"missing field `{name}` (required for {event_type})",
+            )
+    is_test = pl.col("event_type").is_in([*TEST_EVENT_TYPES, "results.published"])
+    fail(
+        is_test & (pl.col("triggers").list.len() == 0),
+        "field `triggers` is empty; a test needs at least one `source/version` trigger",
+    )
+    fail(
+        is_test
+        & ~pl.col("triggers").list.eval(pl.element().str.contains(r"^[^/\s]+/\S+$")).list.all(),
+        pl.lit("field `triggers` must hold `source/version` strings (got ")
+        + pl.col("triggers").list.join(" ").str.slice(0, 60)
+        + pl.lit(")"),
+    )
+    fail(
+        pl.col("arch").is_not_null() & ~pl.col("arch").is_in(ARCHES),
+        pl.lit("unknown arch ") + quoted("arch") + pl.lit("; known: " + ", ".join(ARCHES)),
+    )
+    fail(
+        ~pl.col("exitcode").is_between(0, 255),
+        pl.lit("field `exitcode` is ")
+        + pl.col("exitcode").cast(pl.String)
+        + pl.lit("; autopkgtest exit codes are 0 to 255"),
+    )
+    fail(
+        pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES),
+        pl.lit("unknown outcome ") + quoted("outcome") + pl.lit("; known: " + ", ".join(OUTCOMES)),
+    )
+    fail(
+        pl.col("duration") < 0,
+        pl.lit("field `duration` is negative (")
+        + pl.col("duration").cast(pl.String)
+        + pl.lit(" s)"),
+    )
+
+    # The first failing check (in the order above) gives the reason.
+    reason: pl.Expr = pl.lit(None, dtype=pl.String)
+    for condition, text in reversed(checks):
+        value = pl.lit(text) if isinstance(text, str) else text
+        reason = pl.when(condition.fill_null(False)).then(value).otherwise(reason)
+    frame = frame.with_columns(reason.alias("_reason"))
+    invalid = frame.filter(pl.col("_reason").is_not_null()).select("line_number", "_reason")
+    valid = frame.filter(pl.col("_reason").is_null())
+    outcome_from_exitcode = pl.col("exitcode").replace_strict(
+        EXITCODE_OUTCOME, default="error", return_dtype=pl.String
+    )
+    valid = valid.with_columns(
+        pl.col("_occurred_at").alias("occurred_at"),
+        pl.col("_occurred_after").alias("occurred_after"),
+        pl.when(pl.col("exitcode").is_not_null())
+        .then(pl.coalesce("outcome", outcome_from_exitcode))
+        .otherwise(pl.col("outcome"))
+        .alias("outcome"),
+    )
+    typed = valid.select(
+        *[pl.col(c).cast(EVENT_POLARS_SCHEMA[c]) for c in PARSED_COLUMNS], "line_number"
+    )
+    return typed, invalid
+
+
+def _fill_event_ids(events: pl.DataFrame, raw_by_number: dict[int, bytes]) -> pl.DataFrame:
+    """Events sent without an id get uuid5 of their line: re-ingest stays idempotent."""
+    ids = [
+        event_id if event_id is not None else derived_event_id("line", raw_by_number[number])
+        for event_id, number in events.select("event_id", "line_number").iter_rows()
+    ]
+    return events.with_columns(pl.Series("event_id", ids, dtype=pl.String))
