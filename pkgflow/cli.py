@@ -1,0 +1,266 @@
+"""The ``pkgflow`` command: thin. Each command parses its options, calls one library
+function and prints; a :class:`~pkgflow.errors.PkgflowError` becomes a one-line
+message and exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pkgflow.errors import PkgflowError
+from pkgflow.store import EventStore
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _store(args: argparse.Namespace) -> EventStore:
+    return EventStore(args.store)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+# -- simulate ---------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pkgflow.simulate import simulate_into
+
+    store = _store(args)
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=args.days, status="")
+
+        def tick(days_done: int, events: int, rate: float) -> None:
+            bar.update(task, completed=days_done, status=f"{events:,} events, {rate:,.0f}/s")
+
+        result = simulate_into(
+            store, days=args.days, seed=args.seed, scale=args.scale, start=args.start, progress=tick
+        )
+    out.print(
+        f"simulated {args.days} days (seed {args.seed}, scale {args.scale}): "
+        f"{result.accepted:,} new events, {result.duplicates:,} already stored, "
+        f"{result.samples:,} queue samples -> {store.root}"
+    )
+    return 0
+
+
+# -- ingest -----------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pkgflow.ingest import IngestReport, ingest_jsonl
+
+    store = _store(args)
+    with _progress() as bar:
+        task = bar.add_task("ingesting", total=None, status="")
+
+        def tick(report: IngestReport) -> None:
+            bar.update(
+                task,
+                status=f"{report.lines:,} lines, {report.rate:,.0f}/s, "
+                f"{report.accepted:,} new, {report.rejected:,} rejected",
+            )
+
+        report = ingest_jsonl(store, args.files, batch_lines=args.batch_lines, progress=tick)
+    out.print(
+        f"{report.lines:,} lines in {report.seconds:.1f} s ({report.rate:,.0f}/s): "
+        f"{report.accepted:,} stored, {report.duplicates:,} duplicates, "
+        f"{report.rejected:,} rejected"
+    )
+    if report.rejected:
+        for origin, rejection in report.first_rejections:
+            err.print(f"  {origin}:{rejection.line_number}: {rejection.reason}", markup=False)
+        more = report.rejected - len(report.first_rejections)
+        if more:
+            err.print(f"  ... and {more:,} more")
+        err.print(f"rejected lines and reasons kept in {report.quarantine}")
+        if args.strict:
+            err.print("--strict: failing because lines were rejected")
+            return 1
+    return 0
+
+
+# -- maintenance --------------------------------------------------------------
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    store = _store(args)
+    before = args.before or datetime.now(UTC).date()
+    result = store.compact(before=before)
+    out.print(
+        f"compacted {len(result.partitions)} partitions before {before}: "
+        f"{result.files_before} files -> {result.files_after}, "
+        f"{result.duplicates_dropped} duplicate events dropped"
+    )
+    return 0
+
+
+def cmd_retain(args: argparse.Namespace) -> int:
+    store = _store(args)
+    folders = store.retention_candidates(args.keep_days, today=args.today)
+    if not folders:
+        out.print(f"nothing older than {args.keep_days} days")
+        return 0
+    verb = "dropping" if args.apply else "would drop"
+    for folder in folders:
+        out.print(f"{verb} {folder.parent.name}/{folder.name}")
+    if args.apply:
+        store.drop_partitions(folders)
+        out.print(f"dropped {len(folders)} partitions")
+    else:
+        out.print(f"dry run: {len(folders)} partitions; add --apply to drop them")
+    return 0
+
+
+# -- summary / demo -------------------------------------------------------------
+
+
+def print_inventory(store: EventStore) -> None:
+    """The short 'what pkgflow found' summary."""
+    from pkgflow.store.inventory import inventory
+
+    found = inventory(store)
+    if not found.events:
+        out.print(f"the store at {store.root} is empty; try `pkgflow simulate --days 30`")
+        return
+    out.print(
+        f"[bold]{store.root}[/bold]: {found.events:,} events from {found.first_day} to "
+        f"{found.last_day} ({', '.join(found.releases)}), {found.samples:,} queue samples, "
+        f"{found.files} files, {found.bytes / 1e6:.1f} MB"
+    )
+    table = Table("event type", "events", title="events by type")
+    for name, count in found.by_type.items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    print_inventory(_store(args))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    cmd_simulate(args)
+    print_inventory(_store(args))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"not a date: {text!r} (use YYYY-MM-DD)"
+        raise argparse.ArgumentTypeError(msg) from exc
+
+
+def _start(text: str) -> datetime:
+    return datetime.combine(_date(text), datetime.min.time(), tzinfo=UTC)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        msg = f"must be a positive number (got {text})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (also used by the docs test)."""
+    parser = argparse.ArgumentParser(
+        prog="pkgflow",
+        description="Observe Ubuntu's proposed-migration pipeline: where does the time go?",
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="store folder (default: $PKGFLOW_STORE, else data/ in the checkout)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        return command
+
+    def simulation_options(command: argparse.ArgumentParser, days: int) -> None:
+        command.add_argument("--days", type=_positive, default=days, help="days to simulate")
+        command.add_argument("--seed", type=int, default=1, help="random seed (deterministic)")
+        command.add_argument(
+            "--scale", type=float, default=1.0, help="multiply upload arrivals (and workers)"
+        )
+        command.add_argument(
+            "--start", type=_start, default=None, help="first simulated day, YYYY-MM-DD"
+        )
+
+    simulation_options(
+        add("simulate", cmd_simulate, "simulate proposed-migration traffic into the store"), 30
+    )
+    demo = add(
+        "demo",
+        cmd_demo,
+        "the main job on the embedded default: simulate a month into the store and show "
+        "what pkgflow finds",
+    )
+    simulation_options(demo, 30)
+
+    ingest = add("ingest", cmd_ingest, "append events from JSON Lines files (.gz/.xz, - for stdin)")
+    ingest.add_argument("files", nargs="+", help="JSON Lines files, or - for stdin")
+    ingest.add_argument(
+        "--strict", action="store_true", help="exit with status 1 if any line was rejected"
+    )
+    ingest.add_argument(
+        "--batch-lines", type=_positive, default=100_000, help="lines per write batch"
+    )
+
+    add("info", cmd_info, "summarise what the store holds")
+
+    compact = add("compact", cmd_compact, "merge small files of closed partitions (deduplicating)")
+    compact.add_argument(
+        "--before", type=_date, default=None, help="compact partitions before this date (default: today UTC)"
+    )
+
+    retain = add("retain", cmd_retain, "drop whole partitions older than N days (dry run by default)")
+    retain.add_argument("--keep-days", type=int, required=True, help="days of history to keep")
+    retain.add_argument("--apply", action="store_true", help="really drop them")
+    retain.add_argument(
+        "--today", type=_date, default=None, help="judge age from this date (default: today UTC)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pkgflow`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PkgflowError as exc:
+        err.print(f"pkgflow {args.command}: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted; everything acknowledged so far is stored")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Ingest JSON Lines files (plain, .gz, .xz or stdin) into the store, in batches.
+
+A bad line never aborts the run and never loses its neighbours: it goes to the
+store's quarantine with its file, line number and reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import lzma
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from pkgflow.errors import IngestError
+from pkgflow.events.parse import Rejection, parse_lines
+from pkgflow.store import EventStore
+
+#: Lines per batch: large enough for Polars to shine, small enough to bound memory.
+DEFAULT_BATCH_LINES = 100_000
+
+
+@dataclass
+class IngestReport:
+    """Totals of one ingest run."""
+
+    lines: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    quarantine: Path | None = None
+    seconds: float = 0.0
+    first_rejections: list[tuple[str, Rejection]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Lines per second."""
+        return self.lines / self.seconds if self.seconds else 0.0
+
+
+@contextmanager
+def open_lines(path: str | Path) -> Iterator[BinaryIO]:
+    """Open a file for binary line reading; ``-`` is stdin; .gz and .xz are decompressed."""
+    if str(path) == "-":
+        yield sys.stdin.buffer
+        return
+    path = Path(path)
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
+    try:
+        handle = opener(path, "rb")
+    except FileNotFoundError as exc:
+        msg = f"{path}: no such file; give a JSON Lines file (.jsonl, .jsonl.gz, .jsonl.xz) or -"
+        raise IngestError(msg) from exc
+    except OSError as exc:
+        msg = f"{path}: cannot open ({exc.strerror})"
+        raise IngestError(msg) from exc
+    try:
+        yield handle  # type: ignore[misc]
+    except (EOFError, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        msg = f"{path}: the compressed file is damaged ({exc}); lines before the damage were kept"
+        raise IngestError(msg) from exc
+    finally:
+        handle.close()
+
+
+def ingest_jsonl(
+    store: EventStore,
+    paths: Sequence[str | Path],
+    batch_lines: int = DEFAULT_BATCH_LINES,
+    progress: Callable[[IngestReport], None] | None = None,
+) -> IngestReport:
+    """Append the events of JSON Lines files to ``store``; return the totals.
+
+    ``progress`` is called after every batch with the running totals.
+    """
+    report = IngestReport()
+    started = time.perf_counter()
+    for path in paths:
+        origin = str(path)
+        with open_lines(path) as handle:
+            line_number = 1
+            while True:
+                lines = list(itertools.islice(handle, batch_lines))
+                if not lines:
+                    break
+                batch = parse_lines(lines, first_line_number=line_number)
+                line_number += len(lines)
+                result = store.append(batch.events.drop("line_number"))
+                report.lines += len(lines)
+                report.accepted += result.accepted
+                report.duplicates += result.duplicates
+                report.rejected += len(batch.rejections)
+                report.quarantine = store.quarantine(batch.rejections, origin, report.quarantine)
+                room = 5 - len(report.first_rejections)
+                report.first_rejections += [(origin, r) for r in batch.rejections[:room]]
+                report.seconds = time.perf_counter() - started
+                if progress:
+                    progress(report)
+    report.seconds = time.perf_counter() - started
+    return report
