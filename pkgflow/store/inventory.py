@@ -35,9 +35,9 @@ def inventory(store: EventStore) -> Inventory:
     rows = events.aggregate("event_type, count(*)", "event_type").order("2 DESC").fetchall()
     result.by_type = {name: count for name, count in rows}
     result.events = sum(result.by_type.values())
-    first, last = events.aggregate(
+    [(first, last)] = events.aggregate(
         "min(occurred_at)::DATE, max(occurred_at)::DATE"
-    ).fetchone() or (None, None)
+    ).fetchall()
     result.first_day, result.last_day = first, last
     result.releases = [r for (r,) in events.aggregate("release", "release").order("1").fetchall()]
     result.samples = store.count("queue_depth")

@@ -215,7 +215,7 @@ class EventStore:
             for (day,), part in unique.group_by("_date", maintain_order=True):
                 known = self._known_ids(table, day)
                 if known.len():
-                    part = part.filter(~pl.col(spec.id_column).is_in(known))
+                    part = part.filter(~pl.col(spec.id_column).is_in(known.implode()))
                 fresh.append(part)
             # sequence numbers follow input order (ties in time keep the sender's order)
             new = pl.concat(fresh).sort("_row").drop("_row")
