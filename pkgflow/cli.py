@@ -129,6 +129,47 @@ def cmd_retain(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- live ingestion (pkgflow.serve) ----------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pkgflow.serve.app import ServeSettings
+    from pkgflow.serve.server import run_server
+
+    settings = ServeSettings(
+        max_body_bytes=args.max_body_bytes,
+        max_inflight_bytes=args.max_inflight_bytes,
+        max_inflight_requests=args.max_inflight_requests,
+    )
+    run_server(
+        _store(args),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        wal_name=args.wal_name,
+        settings=settings,
+        flush_interval=args.flush_interval,
+        max_wal_bytes=args.max_wal_bytes,
+    )
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from pkgflow.serve.amqp import ConsumerSettings, run_consumer
+
+    settings = ConsumerSettings(
+        url=args.url,
+        queues=args.queue or [],
+        exchanges=args.exchange or [],
+        prefetch=args.prefetch,
+        dead_letter_queue=args.dead_letter_queue,
+        declare=args.declare,
+        flush_interval=args.flush_interval,
+    )
+    run_consumer(_store(args), settings, wal_name=args.wal_name)
+    return 0
+
+
 # -- summary / demo -------------------------------------------------------------
 
 
@@ -239,6 +280,29 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument(
         "--before", type=_date, default=None, help="compact partitions before this date (default: today UTC)"
     )
+
+    serve = add("serve", cmd_serve, "HTTP service: POST /v1/events (durable acks), status, metrics")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs --token)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port")
+    serve.add_argument("--token", default=None, help="bearer token required on POST (or $PKGFLOW_TOKEN)")
+    serve.add_argument("--wal-name", default=None, help="WAL folder under <store>/_wal (default http-<port>)")
+    serve.add_argument("--flush-interval", type=float, default=1.0, help="seconds between WAL flushes to the store")
+    serve.add_argument("--max-body-bytes", type=_positive, default=8 * 1024 * 1024, help="413 above this")
+    serve.add_argument("--max-inflight-bytes", type=_positive, default=128 * 1024 * 1024, help="429 above this")
+    serve.add_argument("--max-inflight-requests", type=_positive, default=256, help="503 above this")
+    serve.add_argument("--max-wal-bytes", type=_positive, default=1024**3, help="503 while the unflushed WAL is larger")
+
+    consume = add("consume", cmd_consume, "consume RabbitMQ queues (pkgflow events, autopkgtest messages)")
+    consume.add_argument("url", help="AMQP URL, e.g. amqp://guest:guest@127.0.0.1:5672/")
+    consume.add_argument("--queue", action="append", help="queue to consume (repeatable), e.g. debci-plucky-amd64")
+    consume.add_argument(
+        "--exchange", action="append", help="fanout exchange to bind a pkgflow queue to (e.g. testcomplete.fanout)"
+    )
+    consume.add_argument("--prefetch", type=_positive, default=500, help="unacknowledged messages at most")
+    consume.add_argument("--dead-letter-queue", default="pkgflow.dead-letter", help="where malformed messages go")
+    consume.add_argument("--declare", action="store_true", help="declare the --queue queues (durable) if missing")
+    consume.add_argument("--wal-name", default=None, help="WAL folder under <store>/_wal (default amqp-<hash>)")
+    consume.add_argument("--flush-interval", type=float, default=1.0, help="seconds between WAL flushes to the store")
 
     retain = add("retain", cmd_retain, "drop whole partitions older than N days (dry run by default)")
     retain.add_argument("--keep-days", type=int, required=True, help="days of history to keep")
