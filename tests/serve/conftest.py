@@ -158,3 +158,125 @@ def stored_ids(store: Path) -> list[str]:
     from pkgflow.store import EventStore
 
     return EventStore(store).scan().select("event_id").collect()["event_id"].to_list()
+
+
+class TcpProxy:
+    """A loopback TCP proxy to RabbitMQ that can drop every connection (a broker
+    "restart" as the consumer sees it) and refuse new ones for a while."""
+
+    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
+        import threading
+
+        self.target = target
+        self.port = free_port()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", self.port))
+        self._listener.listen(16)
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.refusing = threading.Event()
+        self.connections = 0
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.refusing.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, upstream]
+                self.connections += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop_all(self) -> None:
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+                except OSError:
+                    pass
+            self._sockets.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.drop_all()
+        self._listener.close()
+
+
+class Consumer:
+    """``pkgflow consume`` in a subprocess."""
+
+    def __init__(self, store: Path, url: str, *args: str) -> None:
+        self.store = store
+        self.command = [
+            sys.executable, "-m", "pkgflow.cli", "--store", str(store), "consume", url,
+            "--flush-interval", "0.2", *args,
+        ]  # fmt: skip
+        self.log = store.parent / f"consume-{uuid.uuid4().hex[:6]}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Consumer:
+        self.proc = subprocess.Popen(
+            self.command, cwd=REPO, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT
+        )
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[Consumer]]:
+    started: list[Consumer] = []
+    yield started
+    for consumer in started:
+        consumer.kill()
+
+
+def wait_for(predicate: object, timeout: float = 20, interval: float = 0.1) -> bool:
+    """Poll ``predicate()`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return bool(predicate())  # type: ignore[operator]
