@@ -143,13 +143,18 @@ def excuses_events(
     *,
     report: ImportReport | None = None,
     release: str | None = None,
+    in_flight: bool = True,
 ) -> Iterator[pl.DataFrame]:
     """Yield one event frame per snapshot, snapshots in ``generated-date`` order.
 
     ``progress(1)`` is called after each file. ``release`` overrides the release
-    inferred from each file. An unreadable or non-excuses file raises
-    :class:`IngestError`; every file is opened (to read its ``generated-date``)
-    before any event is produced, so a missing or unreadable one fails early.
+    inferred from each file. ``in_flight=False`` leaves out the ``test.requested``
+    events of tests britney shows as running (use it when queued.json history
+    covers the same period: those requests are then already known, with their
+    exact submit time, and a second ``test.requested`` would open a second run).
+    An unreadable or non-excuses file raises :class:`IngestError`; every file is
+    opened (to read its ``generated-date``) before any event is produced, so a
+    missing or unreadable one fails early.
     """
     report = report if report is not None else ImportReport()
     report.source = report.source or SOURCE
@@ -165,7 +170,9 @@ def excuses_events(
             if progress is not None:
                 progress(1)
             continue
-        rows, state = _snapshot_events(data["sources"], rel, generated, prev, report, path)
+        rows, state = _snapshot_events(
+            data["sources"], rel, generated, prev, report, path, in_flight=in_flight
+        )
         previous[rel] = state
         del data
         frame = events_frame(rows)
@@ -300,6 +307,8 @@ def _snapshot_events(
     prev: _Snapshot | None,
     report: ImportReport,
     path: Path,
+    *,
+    in_flight: bool = True,
 ) -> tuple[list[dict[str, Any]], _Snapshot]:
     rows: list[dict[str, Any]] = []
     after = prev.generated if prev is not None else None
@@ -573,7 +582,7 @@ def _snapshot_events(
             )
 
     for (arch, testsrc, triggers), first in state.running.items():
-        if prev is not None and (arch, testsrc, triggers) in prev.running:
+        if not in_flight or (prev is not None and (arch, testsrc, triggers) in prev.running):
             continue
         event(
             "test.requested",

@@ -233,6 +233,13 @@ def test_xz_snapshot_and_release_from_log_urls(tmp_path: Path) -> None:
     assert frames[0].equals(plain[0])
 
 
+def test_in_flight_requests_can_be_left_out() -> None:
+    frames, _ = import_all(SNAPSHOTS, release="plucky", in_flight=False)
+    everything = pl.concat(frames)
+    assert "test.requested" not in set(everything["event_type"])
+    assert everything.height == 38 - 4
+
+
 def test_release_must_be_knowable() -> None:
     with pytest.raises(IngestError, match=r"excuses_3\.yaml: cannot tell the release.*release="):
         list(excuses_events([SNAPSHOTS[2]]))
