@@ -8,16 +8,18 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pkgflow.errors import PkgflowError
+from pkgflow.ingest.importers import ImportResult
 from pkgflow.store import EventStore
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -94,6 +96,50 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if args.strict:
             err.print("--strict: failing because lines were rejected")
             return 1
+    return 0
+
+
+# -- import -------------------------------------------------------------------
+
+
+def _print_import(result: ImportResult) -> None:
+    for line in result.report.lines():
+        out.print(line, markup=False)
+    stored = result.stored
+    out.print(f"stored {stored.accepted:,} new events ({stored.duplicates:,} already stored)")
+    if result.samples.accepted or result.samples.duplicates:
+        out.print(f"stored {result.samples.accepted:,} queue-depth samples")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pkgflow.ingest import importers
+
+    store = _store(args)
+    if args.kind in ("queue-snapshot", "running-snapshot"):
+        run = (
+            importers.import_queue_snapshot
+            if args.kind == "queue-snapshot"
+            else importers.import_running_snapshot
+        )
+        _print_import(run(store, args.file, args.observed_at))
+        return 0
+    with _progress() as bar:
+        task = bar.add_task(f"importing {args.kind}", total=None, status="")
+
+        def tick(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total, status=f"{done:,} of {total or '?'}")
+
+        if args.kind == "excuses":
+            result = importers.import_excuses(
+                store,
+                args.files,
+                in_flight=not args.no_in_flight,
+                release=args.release,
+                progress=tick,
+            )
+        else:
+            result = importers.import_autopkgtest_db(store, args.file, progress=tick)
+    _print_import(result)
     return 0
 
 
@@ -214,6 +260,18 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(msg) from exc
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        msg = f"not a timestamp: {text!r} (use ISO 8601 with a zone, e.g. 2025-03-14T21:47:00Z)"
+        raise argparse.ArgumentTypeError(msg) from exc
+    if moment.tzinfo is None:
+        msg = f"{text!r} has no time zone; add Z for UTC or an offset"
+        raise argparse.ArgumentTypeError(msg)
+    return moment.astimezone(UTC)
+
+
 def _start(text: str) -> datetime:
     return datetime.combine(_date(text), datetime.min.time(), tzinfo=UTC)
 
@@ -273,6 +331,45 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--batch-lines", type=_positive, default=100_000, help="lines per write batch"
     )
+
+    importer = add("import", cmd_import, "import real data: britney excuses, results DB, queue snapshots")
+    kinds = importer.add_subparsers(dest="kind", metavar="KIND", required=True)
+    excuses = kinds.add_parser(
+        "excuses",
+        help="update_excuses.yaml snapshots (plain or .xz), in any order",
+        description="Import britney update_excuses.yaml snapshots: uploads, per-arch results "
+        "with exact finish times, running tests, verdicts; and the transitions between "
+        "successive snapshots (time bounded by the two).",
+    )
+    excuses.add_argument("files", nargs="+", type=Path, help="update_excuses.yaml[.xz] files")
+    excuses.add_argument(
+        "--release", help="the release, when neither log URLs nor the file name tell it"
+    )
+    excuses.add_argument(
+        "--no-in-flight",
+        action="store_true",
+        help="skip requests of tests shown as running (when queued.json history covers them)",
+    )
+    database = kinds.add_parser(
+        "autopkgtest-db",
+        help="the autopkgtest results database (SQLite)",
+        description="Import autopkgtest.db (test + result tables) as test.finished events.",
+    )
+    database.add_argument("file", type=Path, help="autopkgtest.db")
+    for kind, what in (("queue-snapshot", "queued.json"), ("running-snapshot", "running.json")):
+        snapshot = kinds.add_parser(
+            kind,
+            help=f"one {what} observed at a known time",
+            description=f"Import one {what} as first sightings"
+            + (" plus queue-depth samples." if kind == "queue-snapshot" else "."),
+        )
+        snapshot.add_argument("file", type=Path, help=what)
+        snapshot.add_argument(
+            "--observed-at",
+            type=_moment,
+            required=True,
+            help="when the snapshot was taken, ISO 8601 with a zone (e.g. 2025-03-14T21:47:00Z)",
+        )
 
     add("info", cmd_info, "summarise what the store holds")
 

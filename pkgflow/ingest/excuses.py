@@ -277,7 +277,7 @@ def _infer_release(data: dict[str, Any], path: Path) -> str:
         return match.group(1)
     msg = (
         f"{path}: cannot tell the release (no autopkgtest log URL, no release in the file "
-        "name); give it explicitly (release=...) or name the file update_excuses-<release>-..."
+        "name); give it with --release (release= in Python) or name the file update_excuses-<release>-..."
     )
     raise IngestError(msg)
 
