@@ -194,7 +194,8 @@ def _read_slow(numbered: list[tuple[int, bytes]], rejections: list[Rejection]) -
             continue
         try:
             if not isinstance(record, dict):
-                msg = f"a JSON {type(record).__name__} is not an event; each line must be an object"
+                kind = _JSON_KINDS.get(type(record), type(record).__name__)
+                msg = f"a JSON {kind} is not an event; each line must be an object"
                 raise SchemaError(msg)
             if isinstance(record.get("schema_version"), int) and not isinstance(
                 record["schema_version"], bool
@@ -242,6 +243,7 @@ def _typed_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+_JSON_KINDS: Final = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
 def _to_utc(column: str) -> pl.Expr:

@@ -30,7 +30,7 @@ def test_valid_lines_become_typed_events() -> None:
     ("line", "reason"),
     [
         (b"{not json", "not valid JSON"),
-        (b"[1, 2]", "a JSON list is not an event"),
+        (b"[1, 2]", "a JSON array is not an event"),
         (_line(finished_event(0, event_type="test.exploded")), "unknown event_type `test.exploded`"),
         (_line(finished_event(0, schema_version=9)), "`schema_version` is 9, supported: 1 to 2"),
         (_line(finished_event(0, schema_version=None)), "missing field `schema_version`"),
