@@ -34,6 +34,7 @@ import polars as pl
 
 from pkgflow.errors import PkgflowError, SchemaError, StorageError
 from pkgflow.events.parse import ParsedBatch, Rejection, parse_lines
+from pkgflow.serve.fastpath import fast_parse
 from pkgflow.serve.wal import WalLockedError, WriteAheadLog, iter_wal_folders, scan_segment, wal_root
 from pkgflow.store import EventStore
 
@@ -451,7 +452,30 @@ class Ingestor:
                 self._wal_bytes = max(0, self._wal_bytes - size)
 
 
+#: Batches up to this many lines try the fast pre-validator first.
+FAST_PATH_MAX_LINES: Final = 256
+
+
 def _safe_parse(lines: Sequence[bytes]) -> ParsedBatch:
+    """Validate lines numbered from 0. Small batches go through the fast
+    pre-validator; whatever it defers (and every big batch) goes through
+    ``parse_lines``, the authority on rejections. Never raises."""
+    if len(lines) > FAST_PATH_MAX_LINES:
+        return _parse_lines_safely(lines)
+    fast, deferred = fast_parse(lines)
+    if not deferred:
+        return ParsedBatch(fast)
+    slow = _parse_lines_safely([lines[i] for i in deferred])
+    renumber = pl.Series(deferred, dtype=pl.Int64)
+    slow_events = slow.events.with_columns(
+        renumber.gather(slow.events["line_number"]).alias("line_number")
+    )
+    rejections = [Rejection(deferred[r.line_number], r.line, r.reason) for r in slow.rejections]
+    events = pl.concat([fast, slow_events]).sort("line_number") if fast.height else slow_events
+    return ParsedBatch(events, rejections)
+
+
+def _parse_lines_safely(lines: Sequence[bytes]) -> ParsedBatch:
     """``parse_lines`` that never raises: a line it chokes on becomes a rejection."""
     try:
         return parse_lines(lines, first_line_number=0)

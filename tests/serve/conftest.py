@@ -254,6 +254,12 @@ class Consumer:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def wait_ready(self, timeout: float = 30) -> Consumer:
+        """Wait until it consumes (its signal handlers are installed by then)."""
+        if not wait_for(lambda: "pkgflow.consume consuming" in self.output(), timeout):
+            raise RuntimeError(f"consumer not ready:\n{self.output()}")
+        return self
+
     def stop(self, timeout: float = 60) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:

@@ -115,6 +115,7 @@ def test_redelivery_never_duplicates(amqp: object, queue_names: type, consumers:
     publish(amqp, queue, REQUEST, COMPLETED)  # the broker delivers them again
     second = Consumer(store, AMQP_URL, "--queue", queue, "--dead-letter-queue", dead).start()
     consumers.append(second)
+    second.wait_ready()
     assert wait_for(lambda: amqp.queue_declare(queue, passive=True).method.message_count == 0)  # type: ignore[attr-defined]
     assert second.stop() == 0
     ids = stored_ids(store)

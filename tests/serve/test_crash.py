@@ -105,6 +105,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     assert wait_for(
         lambda: amqp.queue_declare(queue, passive=True).method.message_count == 0, timeout=60  # type: ignore[attr-defined]
     )
+    consumer.wait_ready()
     assert server.stop() == 0
     assert consumer.stop() == 0
     assert amqp.queue_declare(dead, passive=True).method.message_count == 0  # type: ignore[attr-defined]
