@@ -20,10 +20,14 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pkgflow.events.types import EXITCODE_OUTCOME
 from pkgflow.simulate.frames import EventBuffer
 from pkgflow.simulate.params import SimParams
+
+if TYPE_CHECKING:
+    from pkgflow.simulate import SimBatch
 
 DAY = 86_400
 HOUR = 3_600
@@ -94,13 +98,12 @@ def simulate(
     start: datetime | None = None,
     params: SimParams | None = None,
     release: str = "plucky",
-) -> Iterator:
+) -> Iterator[SimBatch]:
     """Simulate ``days`` of the pipeline; yield one :class:`SimBatch` per simulated day.
 
     Deterministic: the same arguments give identical frames, event ids included.
+    Arguments are checked at the call, not at the first ``next``.
     """
-    from pkgflow.simulate import SimBatch  # the public dataclass lives in __init__
-
     if days < 0:
         msg = f"days must be >= 0 (got {days})"
         raise ValueError(msg)
@@ -111,6 +114,12 @@ def simulate(
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     sim = _Simulation(params or SimParams(), seed, scale, start, release)
+    return _batches(sim, days)
+
+
+def _batches(sim: _Simulation, days: int) -> Iterator[SimBatch]:
+    from pkgflow.simulate import SimBatch  # noqa: F811 (the public dataclass lives in __init__)
+
     for events, samples in sim.run(days):
         yield SimBatch(events=events, samples=samples)
 
@@ -120,7 +129,11 @@ class _Simulation:
         self, params: SimParams, seed: int, scale: float, start: datetime, release: str
     ) -> None:
         self.p = p = params
-        self.rng = random.Random(seed)
+        # independent streams, so that e.g. fewer workers leave arrivals unchanged
+        self.seed = seed
+        self.rng = random.Random(f"{seed}:pipeline")
+        self.rng_arrivals = random.Random(f"{seed}:arrivals")
+        self.rng_bursts = random.Random(f"{seed}:bursts")
         self.scale = scale
         self.t0 = int(start.timestamp())
         self.release = release
@@ -163,7 +176,7 @@ class _Simulation:
     # -- setup ------------------------------------------------------------------------------
 
     def _make_universe(self) -> None:
-        p, rng = self.p, self.rng
+        p, rng = self.p, random.Random(f"{self.seed}:universe")
         n = max(p.n_packages, round(p.n_packages * self.scale), len(p.giants) + 10)
         names: list[str] = []
         seen: set[str] = set()
@@ -243,7 +256,8 @@ class _Simulation:
             want = k - len(result)
             pool = self.testable_list
             if want > 0:
-                drawn = self.rng.sample(pool, min(len(pool), want + 1))
+                rng = random.Random(f"{self.seed}:rdeps:{pkg}")
+                drawn = rng.sample(pool, min(len(pool), want + 1))
                 result.extend(i for i in drawn if i != pkg)
                 del result[k:]
         self.test_sets[pkg] = result
@@ -262,7 +276,7 @@ class _Simulation:
         self.push(t0 - t0 % HOUR, _HOUR_TICK)
         self.push(t0 + rng.uniform(0, p.britney_interval_s), _BRITNEY)
         self.push(t0, _SAMPLE)
-        self.push(t0 + rng.expovariate(1.0 / (p.burst_every_days * DAY)), _BURST)
+        self.push(t0 + self.rng_bursts.expovariate(1.0 / (p.burst_every_days * DAY)), _BURST)
         heap = self.heap
         pop = heapq.heappop
         day_end = t0 + DAY
@@ -294,7 +308,7 @@ class _Simulation:
     # -- arrivals ---------------------------------------------------------------------------------
 
     def on_hour(self, t: int, _: object) -> None:
-        rng = self.rng
+        rng = self.rng_arrivals
         week_hour = ((t // HOUR) + 72) % 168  # 1970-01-01 was a Thursday
         lam = self.hour_rate[week_hour]
         n = _poisson(rng, lam)
@@ -307,7 +321,7 @@ class _Simulation:
         """A new version enters -proposed (``payload``: a package index, else a random one)."""
         p, rng, buf = self.p, self.rng, self.buf
         if payload is None:
-            pkg = bisect.bisect(self.pop_cum, rng.random() * self.pop_cum[-1])
+            pkg = bisect.bisect(self.pop_cum, self.rng_arrivals.random() * self.pop_cum[-1])
             pkg = min(pkg, len(self.names) - 1)
         else:
             pkg, expected = payload  # a planned fix: only if that upload is still there
@@ -364,8 +378,12 @@ class _Simulation:
             if rng.random() < p.p_build_late:
                 d *= 8
             self.push(t + 60 + d, _BUILD, (u, a))
-        if ftbfs is not None and rng.random() < p.p_ftbfs_fixed:
-            self.push(t + rng.expovariate(1.0 / (p.ftbfs_fix_hours * HOUR)), _UPLOAD, (pkg, u))
+        if ftbfs is not None:
+            if rng.random() < p.p_ftbfs_fixed:
+                delay = rng.expovariate(1.0 / (p.ftbfs_fix_hours * HOUR))
+                self.push(t + delay, _UPLOAD, (pkg, u))
+            else:
+                self._stuck(t, u)
         self.dirty[u.uid] = u
 
     def _blocks(self, pkg: int, blocker: int) -> bool:
@@ -591,30 +609,39 @@ class _Simulation:
                         continue
                     self.request(t, u, ts, arch, 0, None)
                 touched.add(arch)
-        reasons: list[str] = []
-        blocked_by: str | None = None
-        if u.missing:
-            reasons.append("missingbuild")
-        tests_waiting = bool(u.pending) or (
-            u.testsrcs and len(u.requested) < len(self.arches)
-        )
+        # verdicts and reasons as in real excuses (update_excuses-plucky-2025-03-14):
+        # missing builds -> CANNOT_DETERMINE (autopkgtest, missingbuild); a regression ->
+        # PERMANENTLY; tests running -> TEMPORARILY; waiting for another item ->
+        # BLOCKED_BY_ANOTHER_ITEM (depends), or PERMANENTLY when that item is.
+        tests_waiting = bool(u.pending) or (u.testsrcs and len(u.requested) < len(self.arches))
         regressed = u.n_regress > 0 and not u.hinted
+        reasons: list[str] = []
         if tests_waiting or regressed:
             reasons.append("autopkgtest")
+        if u.missing:
+            reasons.append("missingbuild")
+        blocker = self.active.get(u.blocker) if u.blocker >= 0 else None
+        blocked_by = None
         if regressed:
             verdict = "REJECTED_PERMANENTLY"
+        elif u.missing:
+            verdict = "REJECTED_CANNOT_DETERMINE_IF_PERMANENT"
         elif reasons:
             verdict = "REJECTED_TEMPORARILY"
-        elif u.blocker >= 0 and u.blocker in self.active:
-            verdict = "REJECTED_BLOCKED_BY_ANOTHER_ITEM"
-            reasons = ["depends"]
+        elif blocker is not None:
             blocked_by = self.names[u.blocker]
+            reasons = ["depends"]
+            permanent = blocker.last_excuse and blocker.last_excuse[0] == "REJECTED_PERMANENTLY"
+            verdict = "REJECTED_PERMANENTLY" if permanent else "REJECTED_BLOCKED_BY_ANOTHER_ITEM"
         else:
             verdict = "PASS"
         excuse = (verdict, tuple(reasons), blocked_by)
         if excuse != u.last_excuse:
             u.last_excuse = excuse
             self.buf.excuse(t, name, u.version, verdict, " ".join(reasons), blocked_by)
+            for d in self.dependents.get(u.pkg, ()):  # their verdict may follow this one
+                if d.state == "active" and d.blocker == u.pkg:
+                    self.dirty[d.uid] = d
         if regressed and not u.fate_set:
             u.fate_set = True
             self._plan_fate(t, u)
@@ -639,6 +666,12 @@ class _Simulation:
                 else:
                     self.push(t + delay, _FATE, (fate, u))
                 return
+        self._stuck(t, u)
+
+    def _stuck(self, t: int, u: _Upload) -> None:
+        """Nobody fixes it: it is removed from -proposed, eventually."""
+        delay = self.rng.expovariate(1.0 / (self.p.stuck_remove_days * DAY))
+        self.push(t + delay, _FATE, ("remove", u))
 
     def on_fate(self, t: int, payload: tuple) -> None:
         fate, u = payload
@@ -673,7 +706,7 @@ class _Simulation:
         self.push(t + self.p.sample_interval_s, _SAMPLE)
 
     def on_burst(self, t: int, _: object) -> None:
-        p, rng = self.p, self.rng
+        p, rng = self.p, self.rng_bursts
         arch = rng.choice(self.arches)
         lo, hi = p.burst_hours
         self.burst_until[arch] = t + int(rng.uniform(lo, hi) * HOUR)
