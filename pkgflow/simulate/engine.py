@@ -111,8 +111,7 @@ def simulate(
         msg = f"scale must be > 0 (got {scale})"
         raise ValueError(msg)
     start = start or datetime(2025, 3, 1, tzinfo=UTC)
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
     sim = _Simulation(params or SimParams(), seed, scale, start, release)
     return _batches(sim, days)
 
