@@ -180,7 +180,7 @@ class Ingestor:
 
     def start(self) -> Ingestor:
         """Open (lock) the WAL, recover leftovers, start the parse workers and flusher."""
-        self.wal = WriteAheadLog(self.wal_folder, segment_bytes=self.segment_bytes)
+        self.wal = WriteAheadLog(self.wal_folder, segment_bytes=self.segment_bytes, wait=10.0)
         self._wal_bytes = self.wal.size_bytes()
         self.flush(recovering=True)  # whatever a previous (killed) run acknowledged
         self.adopt_orphans()

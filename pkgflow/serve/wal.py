@@ -128,8 +128,11 @@ class WriteAheadLog:
     kernel drops the lock when the owner dies, so a restart after SIGKILL reopens it.
     """
 
-    def __init__(self, folder: Path, segment_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, folder: Path, segment_bytes: int = 64 * 1024 * 1024, wait: float = 0.0
+    ) -> None:
         self.folder = Path(folder)
+        self.wait = wait
         self.segment_bytes = segment_bytes
         self._mutex = threading.Lock()
         self._lock_handle: int | None = None
@@ -152,15 +155,24 @@ class WriteAheadLog:
         except OSError as exc:
             msg = f"cannot open the WAL at {self.folder}: {exc.strerror}"
             raise StorageError(msg) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                # another process may be adopting this (orphaned) WAL right now: it
+                # holds the lock only for that flush, so wait a little
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                error = exc
             os.close(fd)
             msg = (
                 f"the WAL at {self.folder} is in use by another process; "
                 "give this one its own --wal-name"
             )
-            raise WalLockedError(msg) from exc
+            raise WalLockedError(msg) from error
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_handle = fd

@@ -217,8 +217,32 @@ def test_sigkill_after_ack_loses_nothing(server_factory: type) -> None:
 def test_two_processes_cannot_share_a_wal(server_factory: type, server: Server) -> None:
     other = server_factory("--wal-name", f"http-{server.port}")
     try:
-        other.start(timeout=20)
+        other.start(timeout=40)
     except RuntimeError as exc:
         assert "in use by another process" in str(exc)
     else:
         raise AssertionError("a second process opened the same WAL")
+
+
+def test_status_endpoints_say_why_while_replay_status_is_missing(server: Server) -> None:
+    try:
+        import pkgflow.replay.status  # noqa: F401
+    except ImportError:
+        for path in ("/v1/status", "/"):
+            response = httpx.get(server.url + path)
+            assert response.status_code == 503
+            assert "pkgflow.replay.status" in response.json()["error"]
+    else:
+        response = httpx.get(server.url + "/v1/status")
+        assert response.status_code == 200 and isinstance(response.json(), dict)
+        page = httpx.get(server.url + "/")
+        assert page.status_code == 200 and "http-equiv='refresh'" in page.text
+        assert "http://" not in page.text.replace(server.url, "") and "https://" not in page.text
+        assert httpx.get(server.url + "/v1/status?limit=x").status_code == 400
+
+
+def test_status_page_renders_records_as_tables() -> None:
+    from pkgflow.serve.status import render_page
+
+    page = render_page({"in_flight": [{"testsrc": "<b>glib</b>", "arch": "amd64"}], "as_of": "now"})
+    assert "<table>" in page and "&lt;b&gt;glib&lt;/b&gt;" in page and "refresh" in page
