@@ -23,16 +23,31 @@ CHAOS_SECONDS = 20
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
-    tmp_path: Path, amqp: object, queue_names: type
+    tmp_path: Path, amqp: object, queue_names: type, consumers: list
+) -> None:
+    started: list[Server] = []
+    try:
+        _crash_test(tmp_path, amqp, queue_names, consumers, started)
+    finally:
+        for server in started:
+            server.kill()
+
+
+def _crash_test(
+    tmp_path: Path, amqp: object, queue_names: type, consumers: list, started: list
 ) -> None:
     rng = random.Random(5)
     store = tmp_path / "store"
     queue, dead = queue_names(), queue_names("dead")
     amqp.queue_declare(queue, durable=True)  # type: ignore[attr-defined]
     port = free_port()
-    server = Server(store, "--flush-interval", "0.3", port=port).start()
+    server = Server(store, "--flush-interval", "0.3", port=port)
+    started.append(server)
+    server.start()
     consumer_args = ("--queue", queue, "--dead-letter-queue", dead, "--prefetch", "200")
-    consumer = Consumer(store, AMQP_URL, *consumer_args).start()
+    consumer = Consumer(store, AMQP_URL, *consumer_args)
+    consumers.append(consumer)
+    consumer.start()
     stop = threading.Event()
     http_acked: list[str] = []
     http_unacked: list[list[str]] = []  # batches sent without an answer
@@ -91,11 +106,15 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
             if rng.random() < 0.5:
                 server.kill()
                 kills["server"] += 1
-                server = Server(store, "--flush-interval", "0.3", port=port).start()
+                server = Server(store, "--flush-interval", "0.3", port=port)
+                started.append(server)
+                server.start()
             else:
                 consumer.kill()
                 kills["consumer"] += 1
-                consumer = Consumer(store, AMQP_URL, *consumer_args).start()
+                consumer = Consumer(store, AMQP_URL, *consumer_args)
+                consumers.append(consumer)
+                consumer.start()
     finally:
         stop.set()
         for thread in threads:
