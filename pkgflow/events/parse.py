@@ -12,6 +12,7 @@ unknown fields are ignored; ``recorded_at`` and ``seq`` are set by the store.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import uuid
@@ -262,12 +263,9 @@ def _missing(name: str) -> pl.Expr:
     return col.is_null()
 
 
-def _validate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split rows into (valid events, (line_number, reason) of invalid ones)."""
-    frame = frame.with_columns(
-        _to_utc("occurred_at").alias("_occurred_at"),
-        _to_utc("occurred_after").alias("_occurred_after"),
-    )
+@functools.cache
+def _rules() -> tuple[pl.Expr, pl.Expr]:
+    """(does a row fail any check, the reason of its first failing check): built once."""
     checks: list[tuple[pl.Expr, pl.Expr | str]] = []
 
     def fail(condition: pl.Expr, reason: pl.Expr | str) -> None:
@@ -352,30 +350,51 @@ def _validate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         + pl.lit(" s)"),
     )
 
-    # Cheap test first; reasons are only worked out for the (usually no) failing rows.
     failing = pl.any_horizontal([condition.fill_null(False) for condition, _ in checks])
-    frame = frame.with_columns(failing.alias("_failing"))
-    valid = frame.filter(~pl.col("_failing"))
     # The first failing check (in the order above) gives the reason.
     reason: pl.Expr = pl.lit(None, dtype=pl.String)
     for condition, text in reversed(checks):
         value = pl.lit(text) if isinstance(text, str) else text
         reason = pl.when(condition.fill_null(False)).then(value).otherwise(reason)
-    invalid = frame.filter(pl.col("_failing")).select("line_number", reason.alias("_reason"))
-    outcome_from_exitcode = pl.col("exitcode").replace_strict(
-        EXITCODE_OUTCOME, default="error", return_dtype=pl.String
+    return failing, reason
+
+
+_OUTCOME_FROM_EXITCODE: Final = pl.col("exitcode").replace_strict(
+    EXITCODE_OUTCOME, default="error", return_dtype=pl.String
+)
+
+
+def _validate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split rows into (valid events, (line_number, reason) of invalid ones)."""
+    failing, reason = _rules()
+    checked = (
+        frame.lazy()
+        .with_columns(
+            _to_utc("occurred_at").alias("_occurred_at"),
+            _to_utc("occurred_after").alias("_occurred_after"),
+        )
+        .with_columns(failing.alias("_failing"))
+        .collect()
     )
-    valid = valid.with_columns(
-        pl.col("_occurred_at").alias("occurred_at"),
-        pl.col("_occurred_after").alias("occurred_after"),
-        pl.when(pl.col("exitcode").is_not_null())
-        .then(pl.coalesce("outcome", outcome_from_exitcode))
-        .otherwise(pl.col("outcome"))
-        .alias("outcome"),
+    typed = (
+        checked.lazy()
+        .filter(~pl.col("_failing"))
+        .with_columns(
+            pl.col("_occurred_at").alias("occurred_at"),
+            pl.col("_occurred_after").alias("occurred_after"),
+            pl.when(pl.col("exitcode").is_not_null())
+            .then(pl.coalesce("outcome", _OUTCOME_FROM_EXITCODE))
+            .otherwise(pl.col("outcome"))
+            .alias("outcome"),
+        )
+        .select(*[pl.col(c).cast(EVENT_POLARS_SCHEMA[c]) for c in PARSED_COLUMNS], "line_number")
+        .collect()
     )
-    typed = valid.select(
-        *[pl.col(c).cast(EVENT_POLARS_SCHEMA[c]) for c in PARSED_COLUMNS], "line_number"
-    )
+    # reasons are only worked out for the (usually no) failing rows
+    if checked["_failing"].any():
+        invalid = checked.filter(pl.col("_failing")).select("line_number", reason.alias("_reason"))
+    else:
+        invalid = pl.DataFrame(schema={"line_number": pl.Int64(), "_reason": pl.String()})
     return typed, invalid
 
 
