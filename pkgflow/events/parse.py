@@ -231,6 +231,9 @@ def _typed_row(record: dict[str, Any]) -> dict[str, Any]:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             msg = f"field `{name}` must be an integer (got {json.dumps(value)[:60]})"
             raise SchemaError(msg)
+        if value is not None and not -_INT64_MAX <= value <= _INT64_MAX:
+            msg = f"field `{name}` is out of range (got {str(value)[:30]})"
+            raise SchemaError(msg)
         row[name] = value
     for name in _LIST_FIELDS:
         value = record.get(name)
@@ -244,6 +247,8 @@ def _typed_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+_INT64_MAX: Final = 2**63 - 1
+_INT32_MAX: Final = 2**31 - 1
 _JSON_KINDS: Final = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -342,6 +347,12 @@ def _rules() -> tuple[pl.Expr, pl.Expr]:
     fail(
         pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES),
         pl.lit("unknown outcome ") + quoted("outcome") + pl.lit("; known: " + ", ".join(OUTCOMES)),
+    )
+    fail(
+        pl.col("duration") > _INT32_MAX,
+        pl.lit("field `duration` is too large (")
+        + pl.col("duration").cast(pl.String)
+        + pl.lit(" s); give seconds"),
     )
     fail(
         pl.col("duration") < 0,

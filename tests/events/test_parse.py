@@ -49,6 +49,9 @@ def test_valid_lines_become_typed_events() -> None:
         (_line(finished_event(0, arch="amd46")), "unknown arch `amd46`"),
         (_line(finished_event(0, outcome="great")), "unknown outcome `great`"),
         (_line(finished_event(0, duration=-5)), "field `duration` is negative (-5 s)"),
+        (_line(finished_event(0, duration=2**40)), "field `duration` is too large"),
+        (_line(finished_event(0, duration=1e300)), "field `duration` is out of range"),
+        (_line(finished_event(0, exitcode=2**70)), "field `exitcode` is out of range"),
         (_line(finished_event(0, release="")), "missing field `release`"),
         (
             _line(finished_event(0, occurred_after="2025-03-02T00:00:00Z")),
