@@ -246,6 +246,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     cmd_simulate(args)
     print_inventory(_store(args))
+    args.week, args.release, args.out = None, None, None
+    return cmd_report(args)
+
+
+# -- reports --------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pkgflow.report import weekly_report
+
+    store = _store(args)
+    with _progress() as bar:
+        bar.add_task("executing the weekly report notebook", total=None, status="")
+        result = weekly_report(store.root, week=args.week, release=args.release, out=args.out)
+    out.print(f"weekly report {result.week} ({result.seconds:.1f} s): {result.path}", markup=False)
     return 0
 
 
@@ -372,6 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     add("info", cmd_info, "summarise what the store holds")
+
+    report = add("report", cmd_report, "produce a report as one self-contained HTML file")
+    report_kinds = report.add_subparsers(dest="kind", metavar="KIND", required=True)
+    weekly = report_kinds.add_parser(
+        "weekly",
+        help="the weekly report (runs notebooks/weekly_report.ipynb, exports HTML)",
+        description="Execute notebooks/weekly_report.ipynb with papermill for one ISO week and "
+        "export it to one HTML file without code, whose charts render with no network.",
+    )
+    weekly.add_argument(
+        "--week", default=None, help="ISO week, e.g. 2025-W11 (default: the last complete week)"
+    )
+    weekly.add_argument("--release", default=None, help="only this release (default: all)")
+    weekly.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <store>/reports)"
+    )
 
     compact = add("compact", cmd_compact, "merge small files of closed partitions (deduplicating)")
     compact.add_argument(
