@@ -231,3 +231,32 @@ def test_theme_and_renderers() -> None:
     assert bundle["image/svg+xml"].startswith("<svg")
     with pytest.raises(ValueError, match="unknown chart renderer"):
         charts.setup("cdn")
+
+
+def test_real_snapshot_degrades_without_shared_data(tmp_path: Path) -> None:
+    from pkgflow.charts import snapshot
+
+    message = snapshot.load_snapshot(tmp_path / "absent.yaml.xz")
+    assert isinstance(message, str) and "does not exist" in message
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_real_snapshot_charts(real_excuses: Path, tmp_path: Path, schema) -> None:
+    from pkgflow.charts import snapshot
+
+    snap = snapshot.load_snapshot(real_excuses, tmp_path / "store")
+    assert not isinstance(snap, str)
+    by_arch = snapshot.results_by_arch(snap.con)
+    assert by_arch["results"].sum() > 20_000
+    hourly = snapshot.finished_per_hour(snap.con)
+    assert hourly["runs"].sum() > 3_000  # domain.md: ~3,500 finished runs that day
+    for chart in (
+        snapshot.results_by_arch_chart(by_arch),
+        snapshot.blocked_ages_chart(snapshot.blocked_ages(snap.con)),
+        snapshot.finished_per_hour_chart(hourly),
+        snapshot.blockers_chart(snapshot.blockers(snap.con)),
+    ):
+        spec = chart.to_dict(validate=True)
+        schema.validate(spec)
+        assert sum(len(d) for d in _datasets(spec)) <= MAX_ROWS
