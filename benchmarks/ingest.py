@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 import pyarrow.json as pj
 
 from pkgflow.config import DEFAULT_STORE
-from pkgflow.events.parse import RAW_SCHEMA
+from pkgflow.events.schema import EVENT_SCHEMA
 from pkgflow.ingest import ingest_jsonl
 from pkgflow.simulate import simulate
 from pkgflow.store import EventStore
@@ -64,8 +64,11 @@ def run_baseline(source: Path, workdir: Path) -> tuple[float, int]:
     started = time.perf_counter()
     # an explicit schema, or pyarrow guesses timestamps inside version lists
     schema = pa.schema(
-        [(name, pa.list_(pa.string()) if isinstance(dtype, pl.List) else
-          pa.int64() if dtype == pl.Int64 else pa.string()) for name, dtype in RAW_SCHEMA.items()]
+        [
+            (f.name, pa.int64() if pa.types.is_integer(f.type) else
+             f.type if pa.types.is_list(f.type) else pa.string())
+            for f in EVENT_SCHEMA if f.name not in ("seq", "recorded_at")
+        ]
     )
     table = pj.read_json(source, parse_options=pj.ParseOptions(explicit_schema=schema))
     occurred = pc.strptime(

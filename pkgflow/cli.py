@@ -80,7 +80,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{report.accepted:,} new, {report.rejected:,} rejected",
             )
 
-        report = ingest_jsonl(store, args.files, batch_lines=args.batch_lines, progress=tick)
+        report = ingest_jsonl(store, args.files, batch_bytes=args.batch_bytes, progress=tick)
     out.print(
         f"{report.lines:,} lines in {report.seconds:.1f} s ({report.rate:,.0f}/s): "
         f"{report.accepted:,} stored, {report.duplicates:,} duplicates, "
@@ -344,7 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit with status 1 if any line was rejected"
     )
     ingest.add_argument(
-        "--batch-lines", type=_positive, default=100_000, help="lines per write batch"
+        "--batch-bytes",
+        type=_positive,
+        default=32 * 1024 * 1024,
+        help="bytes of input per write batch (default 32 MiB, about 100,000 events)",
     )
 
     importer = add("import", cmd_import, "import real data: britney excuses, results DB, queue snapshots")

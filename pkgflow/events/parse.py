@@ -13,13 +13,14 @@ unknown fields are ignored; ``recorded_at`` and ``seq`` are set by the store.
 from __future__ import annotations
 
 import functools
-import io
 import json
+import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import duckdb
 import polars as pl
 
 from pkgflow.errors import SchemaError
@@ -65,11 +66,15 @@ _TEXT_FIELDS: Final = (
 _INT_FIELDS: Final = ("schema_version", "exitcode", "duration")
 _LIST_FIELDS: Final = ("arches", "triggers", "reasons", "blocked_by")
 
-#: What Polars reads a JSON line into, before validation.
+#: What a JSON line is read into, before validation. Integers are read as text and
+#: parsed by the checks, so that 4.5 or true is rejected rather than rounded.
 RAW_SCHEMA: Final[dict[str, pl.DataType]] = {
-    **{name: pl.String() for name in _TEXT_FIELDS},
-    **{name: pl.Int64() for name in _INT_FIELDS},
+    **{name: pl.String() for name in (*_TEXT_FIELDS, *_INT_FIELDS)},
     **{name: pl.List(pl.String()) for name in _LIST_FIELDS},
+}
+_DUCKDB_COLUMNS: Final = {
+    name: "VARCHAR[]" if isinstance(dtype, pl.List) else "VARCHAR"
+    for name, dtype in RAW_SCHEMA.items()
 }
 
 #: Columns of a parsed batch: the stored columns minus what the store sets.
@@ -104,44 +109,51 @@ def parse_lines(lines: Sequence[bytes], first_line_number: int = 1) -> ParsedBat
 
     Line ``i`` of ``lines`` is reported as line ``first_line_number + i``.
     """
+    block = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+    return parse_block(block, first_line_number)
+
+
+def parse_block(block: bytes, first_line_number: int = 1) -> ParsedBatch:
+    """Parse and validate a block of whole JSON lines, as read from a file.
+
+    Its first line is reported as line ``first_line_number``; blank lines are skipped.
+    """
     rejections: list[Rejection] = []
-    # common case first: no blank lines, every line typed by Polars in one go
-    frame = _read_fast(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
-    if frame is not None and frame.height == len(lines):
-        numbered = list(enumerate(lines, start=first_line_number))
-    else:
-        numbered = [
-            (first_line_number + i, line.strip()) for i, line in enumerate(lines) if line.strip()
-        ]
-        if not numbered:
-            return ParsedBatch(_empty_parsed())
-        frame = _read_fast(b"\n".join(line for _, line in numbered))
-        if frame is not None and frame.height != len(numbered):
-            frame = None
-    if frame is None:
-        frame = _read_slow(numbered, rejections)
-    else:
+    line_count = block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
+    # common case first: no blank lines, every line typed in one go, no line split
+    frame = _read_fast(block)
+    if frame is not None and frame.height == line_count:
+        numbered = _LazyLines(block, first_line_number)
         frame = frame.with_columns(
-            pl.int_range(first_line_number, first_line_number + frame.height, dtype=pl.Int64).alias(
-                "line_number"
-            )
-            if len(numbered) == len(lines)
-            else pl.Series("line_number", [n for n, _ in numbered], dtype=pl.Int64)
+            pl.int_range(first_line_number, first_line_number + frame.height, dtype=pl.Int64)
+            .alias("line_number")
         )
+    else:
+        numbered = _LazyLines(block, first_line_number, skip_blank=True)
+        if not numbered.lines:
+            return ParsedBatch(_empty_parsed())
+        frame = _read_fast(b"\n".join(line for _, line in numbered.lines))
+        if frame is not None and frame.height != len(numbered.lines):
+            frame = None
+        if frame is None:
+            frame = _read_slow(numbered.lines, rejections)
+        else:
+            frame = frame.with_columns(
+                pl.Series("line_number", [n for n, _ in numbered.lines], dtype=pl.Int64)
+            )
+    if frame.height:
         old = frame["schema_version"].is_not_null() & (
-            frame["schema_version"] != CURRENT_SCHEMA_VERSION
+            frame["schema_version"] != str(CURRENT_SCHEMA_VERSION)
         )
         if old.any():
-            positions = old.arg_true().to_list()
-            redo = [(numbered[p][0], numbered[p][1].strip()) for p in positions]
+            numbers = frame.filter(old)["line_number"].to_list()
+            redo = [(n, numbered.line(n)) for n in numbers]
             frame = pl.concat([frame.filter(~old), _read_slow(redo, rejections)])
     events, invalid = _validate(frame)
-    if invalid.height or events["event_id"].null_count():
-        raw_by_number = {number: line.strip() for number, line in numbered}
-        for number, reason in invalid.iter_rows():
-            rejections.append(Rejection(number, _text(raw_by_number[number]), reason))
-        if events["event_id"].null_count():
-            events = _fill_event_ids(events, raw_by_number)
+    for number, reason in invalid.iter_rows():
+        rejections.append(Rejection(number, _text(numbered.line(number)), reason))
+    if events["event_id"].null_count():
+        events = _fill_event_ids(events, numbered)
     rejections.sort(key=lambda r: r.line_number)
     return ParsedBatch(events.sort("line_number"), rejections)
 
@@ -168,6 +180,33 @@ def _json_default(value: Any) -> str:
     raise SchemaError(msg)
 
 
+class _LazyLines:
+    """The (stripped) lines of a block by line number, split only when first needed."""
+
+    def __init__(self, block: bytes, first_line_number: int, skip_blank: bool = False) -> None:
+        self._block, self._first, self._skip_blank = block, first_line_number, skip_blank
+        self._lines: list[tuple[int, bytes]] | None = None
+        self._by_number: dict[int, bytes] | None = None
+
+    @property
+    def lines(self) -> list[tuple[int, bytes]]:
+        if self._lines is None:
+            split = self._block.split(b"\n")
+            if self._block.endswith(b"\n"):
+                split.pop()
+            self._lines = [
+                (self._first + i, line.strip())
+                for i, line in enumerate(split)
+                if not self._skip_blank or line.strip()
+            ]
+        return self._lines
+
+    def line(self, number: int) -> bytes:
+        if self._by_number is None:
+            self._by_number = dict(self.lines)
+        return self._by_number[number]
+
+
 def _text(line: bytes) -> str:
     return line.decode("utf-8", "replace")
 
@@ -178,10 +217,21 @@ def _empty_parsed() -> pl.DataFrame:
 
 
 def _read_fast(data: bytes) -> pl.DataFrame | None:
-    try:
-        return pl.read_ndjson(io.BytesIO(data), schema=RAW_SCHEMA)
-    except Exception:  # any line Polars cannot type: take the careful path
-        return None
+    """All lines at once with DuckDB's JSON reader (about 3x Polars' here); None when
+    any line is not JSON or not typeable, which sends the batch to the careful path."""
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as handle:
+        handle.write(data)
+        handle.flush()
+        try:
+            con = duckdb.connect()
+            relation = con.sql(
+                f"SELECT * FROM read_json(?, format='newline_delimited', "
+                f"columns={_DUCKDB_COLUMNS}, maximum_object_size=16777216)",
+                params=[handle.name],
+            )
+            return relation.pl().cast(RAW_SCHEMA)  # type: ignore[arg-type]
+        except duckdb.Error:
+            return None
 
 
 def _read_slow(numbered: list[tuple[int, bytes]], rejections: list[Rejection]) -> pl.DataFrame:
@@ -222,32 +272,27 @@ def _typed_row(record: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             row[name] = str(value)
         else:
-            msg = f"field `{name}` must be text (got {json.dumps(value)[:60]})"
+            msg = f"field `{name}` must be text (got `{json.dumps(value)[:60]}`)"
             raise SchemaError(msg)
     for name in _INT_FIELDS:
         value = record.get(name)
-        if isinstance(value, float) and value.is_integer() and name == "duration":
-            value = int(value)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            msg = f"field `{name}` must be an integer (got {json.dumps(value)[:60]})"
+        if value is not None and not isinstance(value, str | int | float):
+            msg = f"field `{name}` must be an integer (got `{json.dumps(value)[:60]}`)"
             raise SchemaError(msg)
-        if value is not None and not -_INT64_MAX <= value <= _INT64_MAX:
-            msg = f"field `{name}` is out of range (got {str(value)[:30]})"
-            raise SchemaError(msg)
-        row[name] = value
+        # as text, like the fast path reads it: the checks parse it (and reject 4.5, true)
+        row[name] = value if value is None or isinstance(value, str) else json.dumps(value)
     for name in _LIST_FIELDS:
         value = record.get(name)
         if value is not None and (
             not isinstance(value, list) or not all(isinstance(v, str) for v in value)
         ):
-            msg = f"field `{name}` must be a list of strings (got {json.dumps(value)[:60]})"
+            msg = f"field `{name}` must be a list of strings (got `{json.dumps(value)[:60]}`)"
             raise SchemaError(msg)
         row[name] = value
     return row
 
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
-_INT64_MAX: Final = 2**63 - 1
 _INT32_MAX: Final = 2**31 - 1
 _JSON_KINDS: Final = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
@@ -262,10 +307,9 @@ def _to_utc(column: str) -> pl.Expr:
 
 def _missing(name: str) -> pl.Expr:
     col = pl.col(name)
-    dtype = RAW_SCHEMA[name]
-    if isinstance(dtype, pl.String):
-        return col.is_null() | (col.str.strip_chars() == "")
-    return col.is_null()
+    if name in _INT_FIELDS or isinstance(RAW_SCHEMA[name], pl.List):
+        return col.is_null()
+    return col.is_null() | (col.str.strip_chars() == "")
 
 
 @functools.cache
@@ -277,6 +321,13 @@ def _rules() -> tuple[pl.Expr, pl.Expr]:
         checks.append((condition, reason))
 
     quoted = lambda name: pl.lit("`") + pl.col(name).str.slice(0, 60) + pl.lit("`")  # noqa: E731
+    for name in _INT_FIELDS:
+        fail(
+            pl.col(f"_raw_{name}").is_not_null() & pl.col(name).is_null(),
+            pl.lit(f"field `{name}` must be an integer (got ")
+            + quoted(f"_raw_{name}")
+            + pl.lit(")"),
+        )
     fail(_missing("event_type"), "missing field `event_type`")
     fail(
         ~pl.col("event_type").is_in(EVENT_TYPES),
@@ -383,6 +434,8 @@ def _validate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .with_columns(
             _to_utc("occurred_at").alias("_occurred_at"),
             _to_utc("occurred_after").alias("_occurred_after"),
+            *[pl.col(name).alias(f"_raw_{name}") for name in _INT_FIELDS],
+            *[pl.col(name).str.to_integer(strict=False) for name in _INT_FIELDS],
         )
         .with_columns(failing.alias("_failing"))
         .collect()
@@ -409,10 +462,10 @@ def _validate(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return typed, invalid
 
 
-def _fill_event_ids(events: pl.DataFrame, raw_by_number: dict[int, bytes]) -> pl.DataFrame:
+def _fill_event_ids(events: pl.DataFrame, numbered: _LazyLines) -> pl.DataFrame:
     """Events sent without an id get uuid5 of their line: re-ingest stays idempotent."""
     ids = [
-        event_id if event_id is not None else derived_event_id("line", raw_by_number[number])
+        event_id if event_id is not None else derived_event_id("line", numbered.line(number))
         for event_id, number in events.select("event_id", "line_number").iter_rows()
     ]
     return events.with_columns(pl.Series("event_id", ids, dtype=pl.String))

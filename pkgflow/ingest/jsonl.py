@@ -7,7 +7,6 @@ store's quarantine with its file, line number and reason.
 from __future__ import annotations
 
 import gzip
-import itertools
 import lzma
 import sys
 import time
@@ -18,11 +17,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pkgflow.errors import IngestError
-from pkgflow.events.parse import Rejection, parse_lines
+from pkgflow.events.parse import Rejection, parse_block
 from pkgflow.store import EventStore
 
-#: Lines per batch: large enough for Polars to shine, small enough to bound memory.
-DEFAULT_BATCH_LINES = 100_000
+#: Bytes per batch (about 100,000 events): large enough for the columnar readers to
+#: shine, small enough to bound memory.
+DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -68,10 +68,24 @@ def open_lines(path: str | Path) -> Iterator[BinaryIO]:
         handle.close()
 
 
+def read_blocks(handle: BinaryIO, batch_bytes: int) -> Iterator[bytes]:
+    """Blocks of whole lines, each about ``batch_bytes`` long (a line is never cut)."""
+    carry = b""
+    while chunk := handle.read(batch_bytes):
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            carry += chunk
+            continue
+        yield carry + chunk[: cut + 1]
+        carry = chunk[cut + 1 :]
+    if carry:
+        yield carry
+
+
 def ingest_jsonl(
     store: EventStore,
     paths: Sequence[str | Path],
-    batch_lines: int = DEFAULT_BATCH_LINES,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Append the events of JSON Lines files to ``store``; return the totals.
@@ -84,14 +98,12 @@ def ingest_jsonl(
         origin = str(path)
         with open_lines(path) as handle:
             line_number = 1
-            while True:
-                lines = list(itertools.islice(handle, batch_lines))
-                if not lines:
-                    break
-                batch = parse_lines(lines, first_line_number=line_number)
-                line_number += len(lines)
+            for block in read_blocks(handle, batch_bytes):
+                lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                batch = parse_block(block, first_line_number=line_number)
+                line_number += lines
                 result = store.append(batch.events.drop("line_number"))
-                report.lines += len(lines)
+                report.lines += lines
                 report.accepted += result.accepted
                 report.duplicates += result.duplicates
                 report.rejected += len(batch.rejections)

@@ -60,7 +60,7 @@ def _quarantined(store_dir: Path) -> list[dict]:
 def test_1000_lines_with_37_bad_store_963_and_quarantine_37(tmp_path: Path, capsys) -> None:
     source, expected_reasons = _mixed_file(tmp_path / "mixed.jsonl")
     store_dir = tmp_path / "store"
-    assert main(["--store", str(store_dir), "ingest", str(source), "--batch-lines", "300"]) == 0
+    assert main(["--store", str(store_dir), "ingest", str(source), "--batch-bytes", "100000"]) == 0
 
     assert EventStore(store_dir).count() == 963
     quarantined = _quarantined(store_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,19 +32,31 @@ def _pkgflow(store: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def _kill_at_random(store: Path, args: list[str], rng: random.Random, rounds: int) -> int:
-    """Start the command and SIGKILL it after a random delay, ``rounds`` times;
-    after every kill check what a reader sees. Returns how many runs were killed."""
-    killed = 0
+def _full_run_seconds(store: Path, args: list[str], scratch: Path) -> float:
+    """How long the command takes to complete, timed on a copy of the store."""
+    if store.exists():
+        shutil.copytree(store, scratch)
+    started = time.perf_counter()
+    assert _pkgflow(scratch, *args).wait() == 0
+    return time.perf_counter() - started
+
+
+def _kill_at_random(
+    store: Path, args: list[str], rng: random.Random, rounds: int, full_run: float
+) -> tuple[int, list[int]]:
+    """Start the command and SIGKILL it at a random moment of a full run's duration,
+    ``rounds`` times; after every kill check what a reader sees. Returns how many runs
+    were killed before they finished, and the event counts seen after each kill."""
+    killed, seen = 0, []
     for _ in range(rounds):
         process = _pkgflow(store, *args)
-        time.sleep(rng.uniform(0.8, 3.0))
+        time.sleep(rng.uniform(0.3, 0.9) * full_run)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
         process.wait()
-        _assert_readable_without_duplicates(store)
-    return killed
+        seen.append(_assert_readable_without_duplicates(store))
+    return killed, seen
 
 
 def _assert_readable_without_duplicates(store_dir: Path) -> int:
@@ -76,11 +89,11 @@ def test_sigkill_during_ingest_then_rerun_stores_every_event_once(
     tmp_path: Path, big_file: Path
 ) -> None:
     store = tmp_path / "store"
-    args = ["ingest", str(big_file), "--batch-lines", "5000"]
-    killed = _kill_at_random(store, args, random.Random(1), rounds=4)
+    args = ["ingest", str(big_file), "--batch-bytes", "1500000"]
+    full_run = _full_run_seconds(store, args, tmp_path / "scratch")
+    killed, seen = _kill_at_random(store, args, random.Random(1), rounds=4, full_run=full_run)
     assert killed >= 1, "no run was killed mid-way: the test proved nothing"
-    partial = _assert_readable_without_duplicates(store)
-    assert partial < TOTAL
+    assert any(0 < count < TOTAL for count in seen), f"no kill left a partial store: {seen}"
 
     finish = _pkgflow(store, *args)
     assert finish.wait() == 0, finish.stderr.read() if finish.stderr else ""
@@ -91,12 +104,14 @@ def test_sigkill_during_compaction_then_rerun_compacts_without_duplicates(
     tmp_path: Path, big_file: Path
 ) -> None:
     store = tmp_path / "store"
-    ingest = _pkgflow(store, "ingest", str(big_file), "--batch-lines", "4000")
+    ingest = _pkgflow(store, "ingest", str(big_file), "--batch-bytes", "1200000")
     assert ingest.wait() == 0
     files_before = len(EventStore(store).files())
 
     args = ["compact", "--before", "2100-01-01"]
-    killed = _kill_at_random(store, args, random.Random(2), rounds=3)
+    full_run = _full_run_seconds(store, args, tmp_path / "scratch")
+    killed, seen = _kill_at_random(store, args, random.Random(2), rounds=3, full_run=full_run)
+    assert seen == [TOTAL] * 3
     assert killed >= 1, "no compaction was killed mid-way: the test proved nothing"
     assert _assert_readable_without_duplicates(store) == TOTAL
 
