@@ -1,0 +1,101 @@
+"""Read-only ad-hoc SQL over the replay views (what ``pkgflow sql`` runs)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Final, Literal
+
+import duckdb
+import polars as pl
+
+from pkgflow.errors import ReplayError
+from pkgflow.replay.sql import PUBLIC_VIEWS
+
+OutputFormat = Literal["table", "csv", "json", "parquet"]
+OUTPUT_FORMATS: Final[tuple[str, ...]] = ("table", "csv", "json", "parquet")
+
+#: Statement types a read-only query may use. DESCRIBE, SHOW, SUMMARIZE, VALUES, FROM
+#: and WITH all parse as SELECT; COPY, EXPORT, ATTACH, SET, PRAGMA, CALL, INSTALL,
+#: LOAD, CREATE, INSERT, UPDATE, DELETE ... do not.
+_ALLOWED: Final = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Forbid what a query could use to reach beyond the store: no extension
+    auto-install/auto-load (no network), and no later configuration changes."""
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+def describe_views(con: duckdb.DuckDBPyConnection) -> str:
+    """One line per public view: its name and columns (binds, does not run, the view)."""
+    lines = []
+    for name in (*PUBLIC_VIEWS, "replay_clock"):
+        try:
+            columns = [row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()]
+        except duckdb.Error:  # pragma: no cover - a broken view is a bug, not user input
+            columns = ["?"]
+        lines.append(f"  {name}({', '.join(columns)})")
+    return "views:\n" + "\n".join(lines)
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    """Run one read-only statement on ``con`` and return its result.
+
+    Anything but a query (``SELECT``/``WITH``/``FROM``/``VALUES``/``DESCRIBE``/``SHOW``/
+    ``SUMMARIZE``/``EXPLAIN``) is refused; a DuckDB error becomes a
+    :class:`~pkgflow.errors.ReplayError` carrying DuckDB's message and the views.
+    """
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        msg = f"{exc}\n\n{describe_views(con)}"
+        raise ReplayError(msg) from exc
+    if len(statements) != 1:
+        msg = f"give exactly one statement (got {len(statements)})"
+        raise ReplayError(msg)
+    kind = statements[0].type
+    if kind not in _ALLOWED:
+        msg = (
+            f"read-only: {kind.name} statements are refused; use SELECT, "
+            "WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN"
+        )
+        raise ReplayError(msg)
+    try:
+        return con.sql(sql).pl()
+    except duckdb.Error as exc:
+        msg = f"{exc}\n\n{describe_views(con)}"
+        raise ReplayError(msg) from exc
+
+
+def write_result(
+    frame: pl.DataFrame, fmt: OutputFormat, out: Path | None = None
+) -> bytes | None:
+    """Write ``frame`` as csv/json/parquet to ``out`` (or return the bytes when
+    ``out`` is None; parquet needs ``out``). ``table`` is the CLI's job (rich)."""
+    if fmt == "parquet" and out is None:
+        msg = "--format parquet needs --out FILE (Parquet is binary)"
+        raise ReplayError(msg)
+    buffer = io.BytesIO()
+    target: Path | io.BytesIO = out if out is not None else buffer
+    if fmt == "csv":
+        frame.write_csv(target)
+    elif fmt == "json":
+        frame.write_json(target)
+    elif fmt == "parquet":
+        frame.write_parquet(target)
+    else:
+        msg = f"unknown format {fmt!r}; known: {', '.join(OUTPUT_FORMATS)}"
+        raise ReplayError(msg)
+    return buffer.getvalue() if out is None else None
+
+
+def emit(data: bytes) -> None:
+    """Write bytes to stdout (for pipes)."""
+    sys.stdout.buffer.write(data)
+    if not data.endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")
+    sys.stdout.flush()

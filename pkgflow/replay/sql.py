@@ -1,0 +1,595 @@
+"""The projections as SQL text (pure: no connection, no I/O).
+
+Every projection is a ``SELECT`` over named inputs, so the same text serves as a
+view (lazy, always current) or as the body of ``CREATE TABLE ... AS`` (materialised,
+see :func:`pkgflow.replay.materialize`). The inputs are three relations that
+:func:`pkgflow.replay.connect` defines over the store:
+
+``_events``
+    the stored events of the window (unordered; ``occurred_at <= as_of``)
+``_samples``
+    the queue-depth samples of the window
+``replay_clock``
+    one row, one column ``as_of``: the instant the projections describe
+
+``VIEWS`` lists every projection in dependency order; names starting with ``_`` are
+internal steps. docs/queries.md documents the public columns and the rules.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pkgflow.events.types import TEST_EVENT_TYPES, UPLOAD_EVENT_TYPES
+
+#: Outcomes that count as a passed test (britney: PASS and NEUTRAL let an item migrate).
+PASSING_OUTCOMES: Final = ("pass", "neutral")
+#: Upload states after which nothing more happens.
+FINAL_UPLOAD_STATES: Final = ("migrated", "superseded", "removed")
+#: Run states of test runs that are still in the pipeline.
+OPEN_RUN_STATES: Final = ("queued", "running")
+#: Every run state.
+RUN_STATES: Final = ("queued", "running", "finished", "dropped", "abandoned")
+#: Every upload state.
+UPLOAD_STATES: Final = ("building", "testing", "blocked", "ready", *FINAL_UPLOAD_STATES)
+
+
+def _ord(at: str = "occurred_at", seq: str = "seq") -> str:
+    """One HUGEINT that sorts like ``(at, seq)``: arg_max/min over it stay numeric
+    (several times cheaper than over a (timestamp, seq) struct)."""
+    return f"((epoch_us({at})::HUGEINT << 64) + {seq})"
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+# The test key: (release, arch, testsrc, sorted triggers), hashed to 64 bits so that
+# grouping 10 M events stays cheap. One trigger (most runs) is hashed as a string:
+# cheaper than hashing (and sorting) a list.
+_TEST_KEY = (
+    "CASE WHEN len(triggers) = 1 THEN hash(release, arch, testsrc, triggers[1]) "
+    "ELSE hash(release, arch, testsrc, list_sort(triggers)) END"
+)
+
+#: kind codes of test events: the run-cutting rank is least(kind, 2).
+_KIND = (
+    "CASE event_type WHEN 'test.requested' THEN 0 WHEN 'test.started' THEN 1 "
+    "WHEN 'test.finished' THEN 2 WHEN 'test.dropped' THEN 3 ELSE 4 END::UTINYINT"
+)
+
+#: Test events reduced to what cutting runs needs: the hashed test key, the kind, the
+#: order, the run_id's hash and three short texts. Names and results are read later,
+#: for the runs only (keeps a materialised copy small: ~60 bytes per event).
+TEST_EVENTS: Final = f"""
+SELECT
+    {_TEST_KEY} AS test_key,
+    {_KIND} AS kind,
+    occurred_at, seq,
+    CASE WHEN run_id IS NOT NULL THEN hash(run_id) END AS run_h,
+    queue, nullif(requester, '') AS requester, status
+FROM _events
+WHERE event_type IN ({_quoted((*TEST_EVENT_TYPES, "results.published"))})
+"""
+
+# What a run keeps of its events. Within a run each kind occurs at most once (the
+# cutting rules make sure), so min() over a filter picks that one event's value.
+_RUN_AGGREGATES = """
+    min(occurred_at) FILTER (kind = 0) AS requested_at,
+    min(seq) FILTER (kind = 0) AS request_seq,
+    min(queue) FILTER (kind = 0) AS queue,
+    min(requester) FILTER (kind = 0) AS request_requester,
+    min(occurred_at) FILTER (kind = 1) AS observed_start_at,
+    min(seq) FILTER (kind = 1) AS start_seq,
+    min(occurred_at) FILTER (kind = 2) AS finished_at,
+    min(seq) FILTER (kind = 2) AS finish_seq,
+    min(run_h) FILTER (kind = 2) AS finish_run_h,
+    min(occurred_at) FILTER (kind = 3) AS dropped_at,
+    min(seq) FILTER (kind = 3) AS drop_seq"""
+
+# One row per test key, from numeric and short-text aggregates only (cheap even over
+# 10 M events). Most keys hold exactly one run: for those this row already is the
+# run's skeleton, no window function needed.
+TEST_KEYS: Final = f"""
+SELECT
+    test_key,
+    count(*) FILTER (kind = 0) AS n_requested,
+    count(*) FILTER (kind = 1) AS n_started,
+    count(*) FILTER (kind IN (2, 3)) AS n_ended,
+    count(*) FILTER (kind = 4) AS n_published,{_RUN_AGGREGATES},
+    min(run_h) FILTER (kind = 4) AS publish_run_h,
+    min(occurred_at) FILTER (kind = 4) AS published_at,
+    min(status) FILTER (kind = 4) AS publish_status
+FROM _test_events
+GROUP BY test_key
+HAVING count(*) FILTER (kind < 4) > 0
+"""
+
+
+def _before(a: str, b: str) -> str:
+    """``(a_at, a_seq) < (b_at, b_seq)``, true when either event is absent."""
+    return (
+        f"({a}_at IS NULL OR {b}_at IS NULL OR {a}_at < {b}_at "
+        f"OR ({a}_at = {b}_at AND {a}_seq < {b}_seq))"
+    )
+
+
+# A key is "simple" when its events cannot cut into more than one run: at most one
+# event of each kind, in the order request < start < end (by occurred_at, then seq),
+# and at most one published result. Every other key goes through the window path.
+_SIMPLE = f"""(
+    n_requested <= 1 AND n_started <= 1 AND n_ended <= 1 AND n_published <= 1
+    AND {_before("req", "st")} AND {_before("req", "end")} AND {_before("st", "end")}
+)"""
+
+_RUN_FIELDS = """
+    requested_at, request_seq, queue, request_requester, observed_start_at, start_seq,
+    finished_at, finish_seq, dropped_at, drop_seq"""
+
+#: Runs as numbers: (test_key, attempt), the time and seq of each of its events, and
+#: the published result attached (by run_id).
+RUN_SKELETONS: Final = f"""
+WITH keys AS (
+    SELECT *,
+        requested_at AS req_at, request_seq AS req_seq,
+        observed_start_at AS st_at, start_seq AS st_seq,
+        coalesce(finished_at, dropped_at) AS end_at, coalesce(finish_seq, drop_seq) AS end_seq
+    FROM _test_keys
+), complex AS (
+    SELECT test_key FROM keys WHERE NOT {_SIMPLE}
+), ev AS (
+    SELECT * FROM _test_events WHERE test_key IN (SELECT test_key FROM complex)
+), cut AS (
+    -- docs/events.md: a request always opens a run; any other event opens one when
+    -- the key's previous event is not of a lower rank (requested 0 < started 1 < end 2)
+    SELECT *, coalesce(least(kind, 2) <= least(lag(kind) OVER w, 2), true) AS opens
+    FROM ev
+    WHERE kind < 4
+    WINDOW w AS (PARTITION BY test_key ORDER BY occurred_at, seq)
+), numbered AS (
+    SELECT *, sum(opens::INTEGER) OVER (
+        PARTITION BY test_key ORDER BY occurred_at, seq ROWS UNBOUNDED PRECEDING
+    ) AS attempt
+    FROM cut
+), complex_runs AS (
+    SELECT test_key, attempt,{_RUN_AGGREGATES}, min(occurred_at) AS opened_at
+    FROM numbered
+    GROUP BY test_key, attempt
+), complex_published AS (
+    -- results published for these keys attach to the runs with the same run_id
+    SELECT test_key, run_h, min(occurred_at) AS published_at,
+           arg_max(status, {_ord()}) AS britney_status
+    FROM ev
+    WHERE kind = 4
+    GROUP BY test_key, run_h
+)
+SELECT
+    test_key, 1 AS attempt, 1 AS attempts, NULL::TIMESTAMPTZ AS next_opened_at,{_RUN_FIELDS},
+    -- the one published result attaches when it names the run's run_id
+    CASE WHEN publish_run_h = finish_run_h THEN published_at END AS published_at,
+    CASE WHEN publish_run_h = finish_run_h THEN publish_status END AS britney_status
+FROM keys
+WHERE {_SIMPLE}
+UNION ALL
+SELECT
+    r.test_key, r.attempt, count(*) OVER (PARTITION BY r.test_key) AS attempts,
+    lead(r.opened_at) OVER (PARTITION BY r.test_key ORDER BY r.attempt) AS next_opened_at,
+    {", ".join("r." + f.strip() for f in _RUN_FIELDS.split(","))},
+    p.published_at, p.britney_status
+FROM complex_runs AS r
+LEFT JOIN complex_published AS p ON p.test_key = r.test_key AND p.run_h = r.finish_run_h
+"""
+
+_SORTED = "CASE WHEN len({0}) > 1 THEN list_sort({0}) ELSE {0} END"
+
+# Each run takes its names and result from its events, by seq (joins on one integer
+# column, cheaper than carrying texts through the aggregation): the finishing event
+# gives the result and the test's names; the few unfinished runs take their names
+# from their first event, the worker from their start, the drop's detail.
+TEST_RUNS: Final = f"""
+WITH s AS (
+    SELECT *, coalesce(request_seq, start_seq, finish_seq, drop_seq) AS opened_seq
+    FROM _run_skeletons
+), unfinished AS (
+    SELECT unnest([opened_seq, start_seq, drop_seq]) AS seq FROM s WHERE finish_seq IS NULL
+), picked AS (
+    -- one scan: every finishing event, and the few events of unfinished runs
+    SELECT event_type, seq, release, arch, testsrc, triggers, run_id, exitcode, outcome,
+           duration, test_version, nullif(requester, '') AS requester, worker, detail
+    FROM _events
+    WHERE event_type = 'test.finished'
+       OR (event_type IN ('test.requested', 'test.started', 'test.dropped')
+           AND seq IN (SELECT seq FROM unfinished))
+), f AS (
+    SELECT * FROM picked WHERE event_type = 'test.finished'
+), x AS (
+    SELECT * FROM picked WHERE event_type <> 'test.finished'
+), joined AS (
+    SELECT
+        s.*,
+        coalesce(f.release, o.release) AS release,
+        coalesce(f.arch, o.arch) AS arch,
+        coalesce(f.testsrc, o.testsrc) AS testsrc,
+        coalesce(f.triggers, o.triggers) AS raw_triggers,
+        f.run_id, f.exitcode, f.outcome, f.duration, f.test_version,
+        f.requester AS finish_requester, f.worker AS finish_worker,
+        b.worker AS start_worker, d.detail AS drop_detail,
+        coalesce(s.observed_start_at, s.finished_at - to_seconds(f.duration)) AS started_at
+    FROM s
+    LEFT JOIN f ON f.seq = s.finish_seq
+    LEFT JOIN x AS o ON o.seq = s.opened_seq AND s.finish_seq IS NULL
+    LEFT JOIN x AS b ON b.seq = s.start_seq AND s.finish_seq IS NULL
+    LEFT JOIN x AS d ON d.seq = s.drop_seq
+)
+SELECT
+    release, arch, testsrc, {_SORTED.format("raw_triggers")} AS triggers, queue,
+    coalesce(request_requester, finish_requester) AS requester,
+    CASE
+        WHEN finished_at IS NOT NULL THEN 'finished'
+        WHEN dropped_at IS NOT NULL THEN 'dropped'
+        WHEN attempt < attempts THEN 'abandoned'
+        WHEN observed_start_at IS NOT NULL THEN 'running'
+        ELSE 'queued'
+    END AS state,
+    requested_at, started_at, finished_at, dropped_at,
+    CASE WHEN attempt < attempts AND finished_at IS NULL AND dropped_at IS NULL
+         THEN next_opened_at END AS abandoned_at,
+    published_at,
+    (epoch_us(started_at) - epoch_us(requested_at)) / 1e6 AS queue_wait_s,
+    coalesce((epoch_us(finished_at) - epoch_us(started_at)) / 1e6, duration) AS run_time_s,
+    (epoch_us(published_at) - epoch_us(finished_at)) / 1e6 AS pickup_delay_s,
+    exitcode, outcome, duration, run_id, test_version, britney_status,
+    coalesce(finish_worker, start_worker) AS worker,
+    drop_detail,
+    attempt, attempts, test_key,
+    coalesce(requested_at, observed_start_at, finished_at, dropped_at) AS opened_at,
+    coalesce(request_seq, start_seq, finish_seq, drop_seq) AS opened_seq
+FROM joined
+"""
+
+# -- uploads -----------------------------------------------------------------------
+
+UPLOAD_EVENTS: Final = f"""
+SELECT release, package, version, event_type, occurred_at, seq, {_ord()} AS ord,
+       old_version, component, maintainer, arches, verdict, reasons, blocked_by, detail
+FROM _events
+WHERE event_type IN ({_quoted(UPLOAD_EVENT_TYPES)})
+"""
+
+# Builds: the arches of the latest build.missing, minus those a later
+# build.completed names. Built when none is left: at the latest of those events.
+UPLOAD_BUILDS: Final = """
+WITH missing AS (
+    SELECT release, package, version,
+           arg_max(list_distinct(arches), ord) AS arches,
+           arg_max(occurred_at, ord) AS missing_at,
+           max(ord) AS ord
+    FROM _upload_events
+    WHERE event_type = 'build.missing'
+    GROUP BY release, package, version
+), completed AS (
+    SELECT release, package, version, occurred_at, ord, unnest(arches) AS arch
+    FROM _upload_events
+    WHERE event_type = 'build.completed'
+), done AS (
+    SELECT m.release, m.package, m.version, c.arch, min(c.occurred_at) AS done_at
+    FROM missing AS m
+    JOIN completed AS c
+      ON c.release = m.release AND c.package = m.package AND c.version = m.version
+     AND c.ord > m.ord AND list_contains(m.arches, c.arch)
+    GROUP BY ALL
+), per_upload AS (
+    SELECT release, package, version, list(arch) AS done_arches, max(done_at) AS last_done_at
+    FROM done
+    GROUP BY ALL
+)
+SELECT
+    m.release, m.package, m.version,
+    m.missing_at AS missing_reported_at,
+    list_sort(list_filter(m.arches, lambda a: NOT list_contains(coalesce(p.done_arches, []), a)))
+        AS missing_arches,
+    CASE WHEN len(m.arches) = coalesce(len(p.done_arches), 0)
+         THEN greatest(m.missing_at, p.last_done_at) END AS built_at
+FROM missing AS m
+LEFT JOIN per_upload AS p USING (release, package, version)
+"""
+
+# Tests of an upload: runs whose triggers name it, reduced to the latest run of each
+# (test package, arch) -- a retry replaces the earlier result, as in britney. Grouped
+# by 64-bit hashes with numeric aggregates only (state and result as small codes);
+# names are looked up once per upload.
+_RUN_CODE = f"""CASE state
+        WHEN 'queued' THEN 0 WHEN 'running' THEN 1
+        WHEN 'finished' THEN CASE WHEN outcome IN ({_quoted(PASSING_OUTCOMES)}) THEN 2 ELSE 3 END
+        ELSE 4 END::UTINYINT"""
+
+UPLOAD_TESTS: Final = f"""
+WITH per_trigger AS (
+    -- unnest only where there is more than one trigger (it is slow, and rarely needed)
+    SELECT release, triggers[1] AS trigger, testsrc, arch, state, outcome, requested_at,
+           finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
+    FROM test_runs WHERE len(triggers) = 1
+    UNION ALL
+    SELECT release, unnest(list_distinct(triggers)) AS trigger, testsrc, arch, state, outcome,
+           requested_at, finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
+    FROM test_runs WHERE len(triggers) > 1
+), coded AS (
+    SELECT
+        hash(release, trigger) AS upload_h, hash(testsrc, arch) AS test_h, release, trigger,
+        {_RUN_CODE} AS code,
+        {_ord("opened_at", "opened_seq")} AS opened_ord,
+        CASE WHEN finished_at IS NOT NULL THEN {_ord("finished_at", "opened_seq")} END
+            AS finished_ord,
+        finished_at, coalesce(requested_at, opened_at) AS first_at, opened_seq,
+        queue_wait_s, run_time_s
+    FROM per_trigger
+    WHERE trigger LIKE '%/%' AND NOT starts_with(trigger, 'migration-reference/')
+), latest AS (
+    SELECT upload_h, test_h,
+        arg_max(code, opened_ord) AS code,
+        count(*) AS runs,
+        max(finished_at) AS last_finished_at,
+        max(finished_ord) AS last_finished_ord,
+        min(first_at) AS first_requested_at,
+        sum(queue_wait_s) AS queue_wait_s,
+        sum(run_time_s) AS run_time_s
+    FROM coded
+    GROUP BY upload_h, test_h
+), per_upload AS (
+    SELECT upload_h,
+        count(*) AS tests_total,
+        count(*) FILTER (code = 2) AS tests_passed,
+        count(*) FILTER (code = 3) AS tests_failed,
+        count(*) FILTER (code = 1) AS tests_running,
+        count(*) FILTER (code = 0) AS tests_queued,
+        count(*) FILTER (code = 4) AS tests_dropped,
+        sum(runs) AS runs_total,
+        min(first_requested_at) AS first_test_requested_at,
+        max(last_finished_at) AS last_result_at,
+        max(last_finished_ord) AS last_finished_ord,
+        sum(queue_wait_s) AS queue_wait_s_total,
+        sum(run_time_s) AS run_time_s_total
+    FROM latest
+    GROUP BY upload_h
+), names AS (
+    SELECT upload_h, any_value(release) AS release, any_value(trigger) AS trigger
+    FROM coded
+    GROUP BY upload_h
+)
+SELECT
+    n.release,
+    split_part(n.trigger, '/', 1) AS package,
+    substr(n.trigger, strpos(n.trigger, '/') + 1) AS version,
+    p.* EXCLUDE (upload_h, last_finished_ord),
+    r.outcome AS last_result,
+    r.testsrc || '/' || r.arch AS last_result_test
+FROM per_upload AS p
+JOIN names AS n USING (upload_h)
+LEFT JOIN test_runs AS r
+  ON r.opened_seq = (p.last_finished_ord & 18446744073709551615)::BIGINT
+"""
+
+_END_TYPES = _quoted(("upload.migrated", "upload.superseded", "upload.removed"))
+
+UPLOADS_CORE: Final = f"""
+WITH ev AS (
+    SELECT release, package, version,
+        min(occurred_at) AS first_event_at,
+        min(occurred_at) FILTER (event_type = 'upload.accepted') AS accepted_at,
+        arg_min(old_version, ord) FILTER (event_type = 'upload.accepted')
+            AS old_version,
+        arg_min(coalesce(component, 'main'), ord)
+            FILTER (event_type = 'upload.accepted') AS component,
+        arg_min(maintainer, ord) FILTER (event_type = 'upload.accepted')
+            AS maintainer,
+        arg_max(verdict, ord) FILTER (event_type = 'excuse.changed') AS verdict,
+        max(occurred_at) FILTER (event_type = 'excuse.changed') AS verdict_at,
+        arg_max(reasons, ord) FILTER (event_type = 'excuse.changed') AS reasons,
+        arg_max(blocked_by, ord) FILTER (event_type = 'excuse.changed')
+            AS blocked_by,
+        min(occurred_at) FILTER (event_type = 'upload.migrated') AS migrated_at,
+        min(occurred_at) FILTER (event_type = 'upload.superseded') AS superseded_at,
+        arg_min(detail, ord) FILTER (event_type = 'upload.superseded')
+            AS superseded_by,
+        min(occurred_at) FILTER (event_type = 'upload.removed') AS removed_at,
+        arg_min(event_type, ord) FILTER (event_type IN ({_END_TYPES}))
+            AS end_type,
+        min(occurred_at) FILTER (event_type IN ({_END_TYPES})) AS ended_at
+    FROM _upload_events
+    GROUP BY release, package, version
+), keys AS (
+    SELECT release, package, version FROM ev
+    UNION
+    SELECT release, package, version FROM _upload_tests
+)
+SELECT
+    k.release, k.package, k.version,
+    least(ev.first_event_at, t.first_test_requested_at) AS first_seen,
+    ev.accepted_at, ev.old_version, ev.component, ev.maintainer,
+    b.missing_arches,
+    CASE WHEN b.release IS NULL THEN least(ev.first_event_at, t.first_test_requested_at)
+         ELSE b.built_at END AS built_at,
+    coalesce(t.tests_total, 0) AS tests_total,
+    coalesce(t.tests_passed, 0) + coalesce(t.tests_failed, 0) AS tests_done,
+    coalesce(t.tests_passed, 0) AS tests_passed,
+    coalesce(t.tests_failed, 0) AS tests_failed,
+    coalesce(t.tests_running, 0) AS tests_running,
+    coalesce(t.tests_queued, 0) AS tests_queued,
+    coalesce(t.tests_dropped, 0) AS tests_dropped,
+    coalesce(t.runs_total, 0) AS runs_total,
+    t.first_test_requested_at, t.last_result_at, t.last_result, t.last_result_test,
+    ev.verdict, ev.verdict_at, ev.reasons, ev.blocked_by,
+    ev.migrated_at, ev.superseded_at, ev.superseded_by, ev.removed_at, ev.ended_at,
+    CASE
+        WHEN ev.end_type IS NOT NULL THEN replace(ev.end_type, 'upload.', '')
+        WHEN b.release IS NOT NULL AND b.built_at IS NULL THEN 'building'
+        WHEN coalesce(t.tests_queued, 0) + coalesce(t.tests_running, 0) > 0 THEN 'testing'
+        WHEN ev.verdict LIKE 'REJECTED%' THEN 'blocked'
+        ELSE 'ready'
+    END AS state,
+    t.queue_wait_s_total, t.run_time_s_total
+FROM keys AS k
+LEFT JOIN ev USING (release, package, version)
+LEFT JOIN _upload_tests AS t USING (release, package, version)
+LEFT JOIN _upload_builds AS b USING (release, package, version)
+"""
+
+# Durations are (epoch_us(a) - epoch_us(b)) / 1e6: twenty times cheaper than
+# epoch(a - b), which builds an INTERVAL first.
+# Phases: first_seen -> built -> tests done -> britney's first word after that -> end.
+# Each boundary is clamped between the previous one and the end (or the clock), so the
+# four phases always add up to the upload's age.
+UPLOADS: Final = f"""
+WITH c AS (SELECT as_of FROM replay_clock),
+done AS (
+    SELECT u.*,
+        coalesce(u.ended_at, c.as_of) AS end_or_now,
+        CASE WHEN u.tests_queued + u.tests_running = 0
+             THEN greatest(u.built_at, u.last_result_at) END AS tests_done_at
+    FROM _uploads_core AS u, c
+), britney AS (
+    SELECT d.release, d.package, d.version, min(e.occurred_at) AS britney_after
+    FROM done AS d
+    JOIN _upload_events AS e
+      ON e.release = d.release AND e.package = d.package AND e.version = d.version
+     AND e.event_type IN ('excuse.changed', {_END_TYPES})
+     AND e.occurred_at >= d.tests_done_at
+    GROUP BY ALL
+), bounds AS (
+    SELECT d.*, b.britney_after,
+        greatest(least(coalesce(d.built_at, d.end_or_now), d.end_or_now), d.first_seen) AS b1
+    FROM done AS d
+    LEFT JOIN britney AS b USING (release, package, version)
+), bounds2 AS (
+    SELECT *, greatest(least(coalesce(tests_done_at, end_or_now), end_or_now), b1) AS b2
+    FROM bounds
+), bounds3 AS (
+    SELECT *, greatest(least(coalesce(britney_after, end_or_now), end_or_now), b2) AS b3
+    FROM bounds2
+)
+SELECT
+    release, package, version, state, first_seen, accepted_at, built_at, missing_arches,
+    tests_total, tests_done, tests_passed, tests_failed, tests_running, tests_queued,
+    tests_dropped, runs_total, first_test_requested_at, last_result_at, last_result,
+    last_result_test, tests_done_at, britney_after AS britney_seen_at,
+    verdict, verdict_at, reasons, blocked_by,
+    migrated_at, superseded_at, superseded_by, removed_at, ended_at,
+    (epoch_us(b1) - epoch_us(first_seen)) / 1e6 AS building_s,
+    (epoch_us(b2) - epoch_us(b1)) / 1e6 AS testing_s,
+    (epoch_us(b3) - epoch_us(b2)) / 1e6 AS pickup_s,
+    (epoch_us(end_or_now) - epoch_us(b3)) / 1e6 AS blocked_s,
+    (epoch_us(end_or_now) - epoch_us(first_seen)) / 1e6 AS age_s,
+    queue_wait_s_total, run_time_s_total,
+    old_version, component, maintainer,
+    b1 AS testing_from, b2 AS pickup_from, b3 AS blocked_from
+FROM bounds3
+"""
+
+# -- in flight ------------------------------------------------------------------------
+
+IN_FLIGHT: Final = f"""
+WITH c AS (SELECT as_of FROM replay_clock),
+open_runs AS (
+    SELECT * FROM test_runs WHERE state IN ({_quoted(OPEN_RUN_STATES)})
+), tests AS (
+    SELECT
+        'test' AS kind, release, arch, queue, testsrc, triggers, requester, state,
+        CASE state WHEN 'queued' THEN requested_at ELSE started_at END AS since,
+        CASE WHEN state = 'queued' THEN row_number() OVER (
+            PARTITION BY release, arch, queue, state ORDER BY requested_at, opened_seq
+        ) END AS position,
+        CASE WHEN state = 'queued' THEN count(*) OVER (
+            PARTITION BY release, arch, queue, state
+        ) END AS queue_size,
+        attempt, test_key
+    FROM open_runs
+), waiting AS (
+    SELECT release, trigger,
+        list(DISTINCT testsrc || '/' || arch ORDER BY testsrc || '/' || arch) AS waiting_for
+    FROM (SELECT release, unnest(triggers) AS trigger, testsrc, arch FROM open_runs)
+    GROUP BY release, trigger
+), ups AS (
+    SELECT
+        'upload' AS kind, u.release, u.package, u.version, u.state,
+        u.first_seen AS since, u.tests_total, u.tests_done, u.tests_running, u.tests_queued,
+        w.waiting_for, u.missing_arches, u.verdict, u.blocked_by
+    FROM uploads AS u
+    LEFT JOIN waiting AS w ON w.release = u.release AND w.trigger = u.package || '/' || u.version
+    WHERE u.state NOT IN ({_quoted(FINAL_UPLOAD_STATES)})
+)
+SELECT
+    kind, release, state, since, (epoch_us(c.as_of) - epoch_us(since)) / 1e6 AS elapsed_s,
+    arch, queue, position, queue_size, testsrc, triggers, requester, attempt,
+    package, version, tests_total, tests_done, tests_running, tests_queued, waiting_for,
+    missing_arches, verdict, blocked_by, test_key
+FROM (SELECT * FROM tests UNION ALL BY NAME SELECT * FROM ups), c
+"""
+
+# -- long form for timelines -----------------------------------------------------------
+
+STAGE_INTERVALS: Final = """
+WITH c AS (SELECT as_of FROM replay_clock),
+runs AS (
+    SELECT r.*, coalesce(r.finished_at, r.dropped_at, r.abandoned_at) AS closed_at,
+           r.testsrc || '/' || r.arch || ' ' || array_to_string(r.triggers, ' ')
+               || ' #' || r.attempt AS entity
+    FROM test_runs AS r
+), run_stages AS (
+    SELECT 'test' AS entity_type, entity, release, testsrc AS package, NULL AS version, arch,
+           'queued' AS stage, requested_at AS start_at, coalesce(started_at, closed_at) AS end_at
+    FROM runs WHERE requested_at IS NOT NULL
+    UNION ALL
+    SELECT 'test', entity, release, testsrc, NULL, arch, 'running', started_at, closed_at
+    FROM runs WHERE started_at IS NOT NULL
+    UNION ALL
+    SELECT 'test', entity, release, testsrc, NULL, arch, 'pickup', finished_at, published_at
+    FROM runs WHERE finished_at IS NOT NULL
+), ups AS (
+    SELECT *, package || '/' || version AS entity, coalesce(ended_at, c.as_of) AS end_or_now
+    FROM uploads, c
+), upload_stages AS (
+    SELECT 'upload' AS entity_type, entity, release, package, version, NULL AS arch,
+           stage, start_at, CASE WHEN ended_at IS NULL AND end_at = end_or_now
+                                 THEN NULL ELSE end_at END AS end_at
+    FROM (
+        SELECT *, 'building' AS stage, first_seen AS start_at, testing_from AS end_at FROM ups
+        UNION ALL
+        SELECT *, 'testing', testing_from, pickup_from FROM ups
+        UNION ALL
+        SELECT *, 'pickup', pickup_from, blocked_from FROM ups
+        UNION ALL
+        SELECT *, 'blocked', blocked_from, end_or_now FROM ups
+    )
+    WHERE end_at > start_at
+)
+SELECT s.*, (epoch_us(coalesce(s.end_at, c.as_of)) - epoch_us(s.start_at)) / 1e6 AS seconds
+FROM (SELECT * FROM run_stages UNION ALL BY NAME SELECT * FROM upload_stages) AS s, c
+"""
+
+EVENTS: Final = "SELECT * FROM _events ORDER BY occurred_at, seq"
+
+QUEUE_DEPTH: Final = """
+SELECT observed_at, release, arch, queue, size, source, seq
+FROM _samples
+ORDER BY observed_at, seq
+"""
+
+#: (name, SELECT text) in dependency order. ``_``-names are internal steps.
+VIEWS: Final[tuple[tuple[str, str], ...]] = (
+    ("events", EVENTS),
+    ("queue_depth", QUEUE_DEPTH),
+    ("_test_events", TEST_EVENTS),
+    ("_test_keys", TEST_KEYS),
+    ("_run_skeletons", RUN_SKELETONS),
+    ("test_runs", TEST_RUNS),
+    ("_upload_events", UPLOAD_EVENTS),
+    ("_upload_builds", UPLOAD_BUILDS),
+    ("_upload_tests", UPLOAD_TESTS),
+    ("_uploads_core", UPLOADS_CORE),
+    ("uploads", UPLOADS),
+    ("in_flight", IN_FLIGHT),
+    ("stage_intervals", STAGE_INTERVALS),
+)
+
+#: The views users query (docs/queries.md).
+PUBLIC_VIEWS: Final = tuple(name for name, _ in VIEWS if not name.startswith("_"))
