@@ -216,6 +216,64 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- replay: status and ad-hoc SQL -----------------------------------------------
+
+
+def print_status(
+    store: EventStore,
+    release: str | None = None,
+    source: str | None = None,
+    as_of: str | None = None,
+    days: float | None = None,
+    limit: int = 10,
+) -> None:
+    """The seed's view: uploads and tests in flight, queues, the latest results."""
+    from pkgflow.replay import connect
+    from pkgflow.replay.status import render_status, status_data
+
+    con = connect(store, as_of=as_of, days=days, materialize=True)
+    render_status(status_data(con, release=release, source=source, limit=limit), out)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.json:
+        import json
+
+        from pkgflow.replay import connect
+        from pkgflow.replay.status import status_data
+
+        con = connect(_store(args), as_of=args.as_of, days=args.days, materialize=True)
+        data = status_data(con, release=args.release, source=args.source, limit=args.limit)
+        print(json.dumps(data, indent=2))
+        return 0
+    print_status(_store(args), args.release, args.source, args.as_of, args.days, args.limit)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from pkgflow.replay import connect
+    from pkgflow.replay.query import emit, lock_down, run_query, write_result
+
+    con = connect(_store(args), as_of=args.as_of, days=args.days)
+    lock_down(con)
+    frame = run_query(con, args.query)
+    if args.format == "table" and args.out is None:
+        table = Table(*frame.columns, title=f"{frame.height:,} rows")
+        for row in frame.head(args.max_rows).iter_rows():
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        out.print(table)
+        if frame.height > args.max_rows:
+            out.print(f"... {frame.height - args.max_rows:,} more rows (use --format csv)")
+        return 0
+    fmt = "csv" if args.format == "table" else args.format
+    data = write_result(frame, fmt, args.out)
+    if data is not None:
+        emit(data)
+    else:
+        err.print(f"{frame.height:,} rows -> {args.out}", markup=False)
+    return 0
+
+
 # -- summary / demo -------------------------------------------------------------
 
 
@@ -246,6 +304,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     cmd_simulate(args)
     print_inventory(_store(args))
+    print_status(_store(args))
     args.week, args.release, args.out = None, None, None
     return cmd_report(args)
 
@@ -390,6 +449,42 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     add("info", cmd_info, "summarise what the store holds")
+
+    status = add(
+        "status",
+        cmd_status,
+        "what is in flight and where: uploads, running and queued tests, latest results",
+    )
+    status.add_argument("--release", default=None, help="only this release")
+    status.add_argument(
+        "--source", default=None, help="only this source package (its uploads, tests, triggers)"
+    )
+    status.add_argument(
+        "--as-of", default=None, help="as it was then (ISO 8601, e.g. 2025-03-14T12:00:00Z)"
+    )
+    status.add_argument("--days", type=float, default=None, help="only the last N days of events")
+    status.add_argument("--limit", type=_positive, default=10, help="rows per section")
+    status.add_argument("--json", action="store_true", help="print the data as JSON")
+
+    sql = add(
+        "sql",
+        cmd_sql,
+        "read-only SQL over the views (events, test_runs, uploads, in_flight, "
+        "stage_intervals, queue_depth); see docs/queries.md",
+    )
+    sql.add_argument("query", help='one SELECT/WITH/DESCRIBE/SUMMARIZE/EXPLAIN statement')
+    sql.add_argument(
+        "--format", choices=["table", "csv", "json", "parquet"], default="table",
+        help="output format (default: table; parquet needs --out)",
+    )
+    sql.add_argument("--out", type=Path, default=None, help="write the result to this file")
+    sql.add_argument(
+        "--as-of", default=None, help="query the views as of this time (ISO 8601)"
+    )
+    sql.add_argument("--days", type=float, default=None, help="only the last N days of events")
+    sql.add_argument(
+        "--max-rows", type=_positive, default=100, help="rows shown by --format table"
+    )
 
     report = add("report", cmd_report, "produce a report as one self-contained HTML file")
     report_kinds = report.add_subparsers(dest="kind", metavar="KIND", required=True)
