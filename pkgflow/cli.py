@@ -18,8 +18,10 @@ from pkgflow.errors import PkgflowError
 from pkgflow.ingest.importers import ImportResult
 from pkgflow.store import EventStore
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped output (CI, `| less`) gets wide tables instead of rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 Command = Callable[[argparse.Namespace], int]
 
