@@ -10,6 +10,7 @@ import gzip
 import lzma
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pkgflow.errors import IngestError
-from pkgflow.events.parse import Rejection, parse_block
+from pkgflow.events.parse import ParsedBatch, Rejection, parse_block
 from pkgflow.store import EventStore
 
 #: Bytes per batch (about 100,000 events): large enough for the columnar readers to
@@ -82,6 +83,28 @@ def read_blocks(handle: BinaryIO, batch_bytes: int) -> Iterator[bytes]:
         yield carry
 
 
+def _store_batch(
+    store: EventStore,
+    batch: ParsedBatch,
+    origin: str,
+    lines: int,
+    report: IngestReport,
+    started: float,
+    progress: Callable[[IngestReport], None] | None,
+) -> None:
+    result = store.append(batch.events.drop("line_number"))
+    report.lines += lines
+    report.accepted += result.accepted
+    report.duplicates += result.duplicates
+    report.rejected += len(batch.rejections)
+    report.quarantine = store.quarantine(batch.rejections, origin, report.quarantine)
+    room = 5 - len(report.first_rejections)
+    report.first_rejections += [(origin, r) for r in batch.rejections[:room]]
+    report.seconds = time.perf_counter() - started
+    if progress:
+        progress(report)
+
+
 def ingest_jsonl(
     store: EventStore,
     paths: Sequence[str | Path],
@@ -94,24 +117,24 @@ def ingest_jsonl(
     """
     report = IngestReport()
     started = time.perf_counter()
-    for path in paths:
-        origin = str(path)
-        with open_lines(path) as handle:
-            line_number = 1
-            for block in read_blocks(handle, batch_bytes):
-                lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-                batch = parse_block(block, first_line_number=line_number)
-                line_number += lines
-                result = store.append(batch.events.drop("line_number"))
-                report.lines += lines
-                report.accepted += result.accepted
-                report.duplicates += result.duplicates
-                report.rejected += len(batch.rejections)
-                report.quarantine = store.quarantine(batch.rejections, origin, report.quarantine)
-                room = 5 - len(report.first_rejections)
-                report.first_rejections += [(origin, r) for r in batch.rejections[:room]]
-                report.seconds = time.perf_counter() - started
-                if progress:
-                    progress(report)
+    # Parsing the next block overlaps with writing this one (both release the GIL);
+    # one writer thread keeps appends, and so sequence numbers, in input order.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkgflow-append") as writer:
+        pending: Future[None] | None = None
+        for path in paths:
+            origin = str(path)
+            with open_lines(path) as handle:
+                line_number = 1
+                for block in read_blocks(handle, batch_bytes):
+                    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                    batch = parse_block(block, first_line_number=line_number)
+                    line_number += lines
+                    if pending is not None:
+                        pending.result()  # at most one batch in flight: bounded memory
+                    pending = writer.submit(
+                        _store_batch, store, batch, origin, lines, report, started, progress
+                    )
+        if pending is not None:
+            pending.result()
     report.seconds = time.perf_counter() - started
     return report
