@@ -66,31 +66,26 @@ def ensure_store(days: int, seed: int, scale: float) -> Path:
 
 def child_sql(root: str) -> None:
     """One full rebuild in this (fresh) process; prints a JSON line."""
-    from pkgflow.replay import connect, materialize
+    from pkgflow.replay import connect
 
     steps: dict[str, float] = {}
+    rss: dict[str, float] = {}
+
+    def tick(name: str, secs: float) -> None:
+        steps[name] = secs
+        status = Path("/proc/self/status").read_text()
+        rss[name] = int(status.split("VmRSS:")[1].split()[0]) / 1024
+
     started = time.perf_counter()
-    con = connect(root)
-    steps["connect"] = time.perf_counter() - started
-    materialize(con, progress=lambda name, secs: steps.__setitem__(name, secs))
+    con = connect(root, materialize=True, progress=tick, memory_limit=os.environ.get("PKGFLOW_BENCH_MEMORY_LIMIT"))
     total = time.perf_counter() - started
+    steps = {"connect": total - sum(steps.values()), **steps}
     counts = {
         name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # type: ignore[index]
         for name in ("test_runs", "uploads", "in_flight")
     }
     print(json.dumps({"total": total, "steps": steps, "counts": counts,
-                      "rss_mb": _peak_rss_mb()}))
-
-
-def child_count(root: str) -> None:
-    """COUNT(*) over the lazy views (DuckDB prunes unused columns)."""
-    from pkgflow.replay import connect
-
-    con = connect(root)
-    started = time.perf_counter()
-    for name in ("test_runs", "uploads", "in_flight"):
-        con.execute(f"SELECT count(*) FROM {name}").fetchone()
-    print(json.dumps({"total": time.perf_counter() - started, "rss_mb": _peak_rss_mb()}))
+                      "rss_mb": _peak_rss_mb(), "rss_after": rss}))
 
 
 def child_fold(root: str, fold_events: int) -> None:
@@ -150,13 +145,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--fold-events", type=int, default=400_000)
-    parser.add_argument("--child", choices=["sql", "count", "fold"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["sql", "fold"], help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "sql":
         return child_sql(args.root)
-    if args.child == "count":
-        return child_count(args.root)
     if args.child == "fold":
         return child_fold(args.root, args.fold_events)
 
@@ -186,9 +179,6 @@ def main() -> None:
                      f"= {events / cumulative / 1e6:5.2f} M events/s")
         print(line)
     rss = max(r["rss_mb"] for r in runs)
-    counted = _child("--child", "count", "--root", str(root))
-    print(f"COUNT(*) over the lazy views (no materialisation): {counted['total']:.2f} s, "
-          f"{events / counted['total'] / 1e6:.2f} M events/s")
 
     fold = _child("--child", "fold", "--root", str(root), "--fold-events", str(args.fold_events))
     fold_rate = fold["events"] / fold["fold"]

@@ -254,9 +254,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from pkgflow.replay import connect
-    from pkgflow.replay.query import emit, lock_down, run_query, write_result
+    from pkgflow.replay.query import emit, lock_down, run_query, views_needed, write_result
 
-    con = connect(_store(args), as_of=args.as_of, days=args.days)
+    needed = views_needed(args.query)
+    con = connect(_store(args), as_of=args.as_of, days=args.days, materialize=needed or False)
     lock_down(con)
     frame = run_query(con, args.query)
     if args.format == "table" and args.out is None:

@@ -134,6 +134,7 @@ def connect(
     materialize: bool | Iterable[str] = False,
     threads: int | None = None,
     memory_limit: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the replay views registered over ``store``.
 
@@ -145,8 +146,10 @@ def connect(
     partitions up to that date are read. Without it the clock is the newest event's
     time. ``days``: only the ``days`` days before the clock, pushed down to partition
     pruning. ``materialize``: ``True`` builds :data:`DEFAULT_MATERIALIZED` as tables
-    now (fast repeated queries), or give the view names. The store's file list is
-    taken now: reconnect to see newer appends.
+    now (fast repeated queries), or give the view names; ``progress(view, seconds)``
+    is called after each table. ``threads`` and ``memory_limit`` (e.g. ``"1GB"``,
+    beyond which DuckDB spills to disk) tune DuckDB. The store's file list is taken
+    now: reconnect to see newer appends.
     """
     if not isinstance(store, EventStore):
         store = EventStore(store)
@@ -171,7 +174,7 @@ def connect(
     )
     if materialize:
         names = DEFAULT_MATERIALIZED if materialize is True else tuple(materialize)
-        _build_tables(con, names)
+        _build_tables(con, names, progress)
     else:
         _build_tables(con, ())
     return con

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 from typing import Final, Literal
@@ -20,6 +21,30 @@ OUTPUT_FORMATS: Final[tuple[str, ...]] = ("table", "csv", "json", "parquet")
 #: and WITH all parse as SELECT; COPY, EXPORT, ATTACH, SET, PRAGMA, CALL, INSTALL,
 #: LOAD, CREATE, INSERT, UPDATE, DELETE ... do not.
 _ALLOWED: Final = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+#: Materialised tables each projection needs (a lazy view recomputes its shared
+#: steps for every reference, which is slow on big stores).
+_NEEDS: Final[dict[str, tuple[str, ...]]] = {
+    "test_runs": ("_test_events", "_test_keys", "_run_skeletons", "test_runs"),
+    "uploads": ("_upload_events", "_upload_tests", "_uploads_core", "uploads"),
+    "in_flight": ("in_flight",),
+    "stage_intervals": (),
+}
+_IMPLIES: Final[dict[str, tuple[str, ...]]] = {
+    "test_runs": ("test_runs",),
+    "uploads": ("test_runs", "uploads"),
+    "in_flight": ("test_runs", "uploads", "in_flight"),
+    "stage_intervals": ("test_runs", "uploads"),
+}
+
+
+def views_needed(sql: str) -> tuple[str, ...]:
+    """The tables to materialise before running ``sql``: the projections it names,
+    with what they are built from, in build order (empty: only events/queue_depth)."""
+    named = {m.lower() for m in re.findall(r"[A-Za-z_]+", sql)} & set(_IMPLIES)
+    wanted = {step for name in named for view in _IMPLIES[name] for step in _NEEDS[view]}
+    return tuple(step for view in _NEEDS for step in _NEEDS[view] if step in wanted)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:

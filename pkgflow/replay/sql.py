@@ -58,16 +58,40 @@ _KIND = (
     "WHEN 'test.finished' THEN 2 WHEN 'test.dropped' THEN 3 ELSE 4 END::UTINYINT"
 )
 
+# Short texts of test events travel as one-byte codes through the aggregation (their
+# text aggregates were the slowest part); 255 = a value outside the list, whose text
+# is then read from its event (exact, just slower, and rare).
+QUEUE_CODES: Final = ("ubuntu", "huge", "ppa", "upstream")
+STATUS_CODES: Final = (
+    "PASS", "REGRESSION", "ALWAYSFAIL", "NEUTRAL", "IGNORE-FAIL", "OLD_PASS", "OLD_FAIL",
+    "OLD_NEUTRAL", "OLD_REGRESSION", "RUNNING", "RUNNING-ALWAYSFAIL", "RUNNING-REFERENCE",
+    "RUNNING-IGNORE",
+)
+OTHER: Final = 255
+
+
+def _encode(column: str, values: tuple[str, ...]) -> str:
+    cases = " ".join(f"WHEN {column} = '{v}' THEN {i}" for i, v in enumerate(values, 1))
+    return f"CASE WHEN {column} IS NULL THEN NULL {cases} ELSE {OTHER} END::UTINYINT"
+
+
+def _decode(code: str, values: tuple[str, ...], other: str) -> str:
+    cases = " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(values, 1))
+    return f"CASE {code} {cases} WHEN {OTHER} THEN {other} END"
+
+
 #: Test events reduced to what cutting runs needs: the hashed test key, the kind, the
-#: order, the run_id's hash and three short texts. Names and results are read later,
-#: for the runs only (keeps a materialised copy small: ~60 bytes per event).
+#: order, the run_id's hash and coded short texts (~40 bytes per event when
+#: materialised). Names and results are read later, for the runs only.
 TEST_EVENTS: Final = f"""
 SELECT
     {_TEST_KEY} AS test_key,
     {_KIND} AS kind,
     occurred_at, seq,
     CASE WHEN run_id IS NOT NULL THEN hash(run_id) END AS run_h,
-    queue, nullif(requester, '') AS requester, status
+    {_encode("queue", QUEUE_CODES)} AS queue_code,
+    coalesce(requester, '') <> '' AS has_requester,
+    {_encode("status", STATUS_CODES)} AS status_code
 FROM _events
 WHERE event_type IN ({_quoted((*TEST_EVENT_TYPES, "results.published"))})
 """
@@ -77,8 +101,8 @@ WHERE event_type IN ({_quoted((*TEST_EVENT_TYPES, "results.published"))})
 _RUN_AGGREGATES = """
     min(occurred_at) FILTER (kind = 0) AS requested_at,
     min(seq) FILTER (kind = 0) AS request_seq,
-    min(queue) FILTER (kind = 0) AS queue,
-    min(requester) FILTER (kind = 0) AS request_requester,
+    min(queue_code) FILTER (kind = 0) AS queue_code,
+    bool_or(has_requester) FILTER (kind = 0) AS request_has_requester,
     min(occurred_at) FILTER (kind = 1) AS observed_start_at,
     min(seq) FILTER (kind = 1) AS start_seq,
     min(occurred_at) FILTER (kind = 2) AS finished_at,
@@ -87,10 +111,32 @@ _RUN_AGGREGATES = """
     min(occurred_at) FILTER (kind = 3) AS dropped_at,
     min(seq) FILTER (kind = 3) AS drop_seq"""
 
+def _before(a: tuple[str, str], b: tuple[str, str]) -> str:
+    """``(a_at, a_seq) < (b_at, b_seq)``, true when either event is absent."""
+    (a_at, a_seq), (b_at, b_seq) = a, b
+    return (
+        f"({a_at} IS NULL OR {b_at} IS NULL OR {a_at} < {b_at} "
+        f"OR ({a_at} = {b_at} AND {a_seq} < {b_seq}))"
+    )
+
+
+_REQ = ("requested_at", "request_seq")
+_START = ("observed_start_at", "start_seq")
+_END = ("coalesce(finished_at, dropped_at)", "coalesce(finish_seq, drop_seq)")
+
+# A key is "simple" when its events cannot cut into more than one run: at most one
+# event of each kind, in the order request < start < end (by occurred_at, then seq),
+# and at most one published result. Every other key goes through the window path.
+_SIMPLE = f"""(
+    n_requested <= 1 AND n_started <= 1 AND n_ended <= 1 AND n_published <= 1
+    AND {_before(_REQ, _START)} AND {_before(_REQ, _END)} AND {_before(_START, _END)}
+)"""
+
 # One row per test key, from numeric and short-text aggregates only (cheap even over
 # 10 M events). Most keys hold exactly one run: for those this row already is the
 # run's skeleton, no window function needed.
 TEST_KEYS: Final = f"""
+SELECT *, {_SIMPLE} AS simple FROM (
 SELECT
     test_key,
     count(*) FILTER (kind = 0) AS n_requested,
@@ -99,44 +145,27 @@ SELECT
     count(*) FILTER (kind = 4) AS n_published,{_RUN_AGGREGATES},
     min(run_h) FILTER (kind = 4) AS publish_run_h,
     min(occurred_at) FILTER (kind = 4) AS published_at,
-    min(status) FILTER (kind = 4) AS publish_status
+    min(seq) FILTER (kind = 4) AS publish_seq,
+    min(status_code) FILTER (kind = 4) AS publish_status_code
 FROM _test_events
 GROUP BY test_key
 HAVING count(*) FILTER (kind < 4) > 0
+)
 """
 
 
-def _before(a: str, b: str) -> str:
-    """``(a_at, a_seq) < (b_at, b_seq)``, true when either event is absent."""
-    return (
-        f"({a}_at IS NULL OR {b}_at IS NULL OR {a}_at < {b}_at "
-        f"OR ({a}_at = {b}_at AND {a}_seq < {b}_seq))"
-    )
-
-
-# A key is "simple" when its events cannot cut into more than one run: at most one
-# event of each kind, in the order request < start < end (by occurred_at, then seq),
-# and at most one published result. Every other key goes through the window path.
-_SIMPLE = f"""(
-    n_requested <= 1 AND n_started <= 1 AND n_ended <= 1 AND n_published <= 1
-    AND {_before("req", "st")} AND {_before("req", "end")} AND {_before("st", "end")}
-)"""
-
 _RUN_FIELDS = """
-    requested_at, request_seq, queue, request_requester, observed_start_at, start_seq,
-    finished_at, finish_seq, dropped_at, drop_seq"""
+    requested_at, request_seq, queue_code, request_has_requester, observed_start_at,
+    start_seq, finished_at, finish_seq, dropped_at, drop_seq"""
 
 #: Runs as numbers: (test_key, attempt), the time and seq of each of its events, and
 #: the published result attached (by run_id).
 RUN_SKELETONS: Final = f"""
-WITH keys AS (
-    SELECT *,
-        requested_at AS req_at, request_seq AS req_seq,
-        observed_start_at AS st_at, start_seq AS st_seq,
-        coalesce(finished_at, dropped_at) AS end_at, coalesce(finish_seq, drop_seq) AS end_seq
-    FROM _test_keys
+WITH keys AS MATERIALIZED (
+    -- named once: a lazy view would otherwise compute the aggregation twice
+    SELECT * FROM _test_keys
 ), complex AS (
-    SELECT test_key FROM keys WHERE NOT {_SIMPLE}
+    SELECT test_key FROM keys WHERE NOT simple
 ), ev AS (
     SELECT * FROM _test_events WHERE test_key IN (SELECT test_key FROM complex)
 ), cut AS (
@@ -158,7 +187,7 @@ WITH keys AS (
 ), complex_published AS (
     -- results published for these keys attach to the runs with the same run_id
     SELECT test_key, run_h, min(occurred_at) AS published_at,
-           arg_max(status, {_ord()}) AS britney_status
+           arg_max(status_code, {_ord()}) AS status_code, arg_max(seq, {_ord()}) AS publish_seq
     FROM ev
     WHERE kind = 4
     GROUP BY test_key, run_h
@@ -167,15 +196,16 @@ SELECT
     test_key, 1 AS attempt, 1 AS attempts, NULL::TIMESTAMPTZ AS next_opened_at,{_RUN_FIELDS},
     -- the one published result attaches when it names the run's run_id
     CASE WHEN publish_run_h = finish_run_h THEN published_at END AS published_at,
-    CASE WHEN publish_run_h = finish_run_h THEN publish_status END AS britney_status
+    CASE WHEN publish_run_h = finish_run_h THEN publish_status_code END AS status_code,
+    CASE WHEN publish_run_h = finish_run_h THEN publish_seq END AS publish_seq
 FROM keys
-WHERE {_SIMPLE}
+WHERE simple
 UNION ALL
 SELECT
-    r.test_key, r.attempt, count(*) OVER (PARTITION BY r.test_key) AS attempts,
+    r.test_key, r.attempt::INTEGER, (count(*) OVER (PARTITION BY r.test_key))::INTEGER,
     lead(r.opened_at) OVER (PARTITION BY r.test_key ORDER BY r.attempt) AS next_opened_at,
     {", ".join("r." + f.strip() for f in _RUN_FIELDS.split(","))},
-    p.published_at, p.britney_status
+    p.published_at, p.status_code, p.publish_seq
 FROM complex_runs AS r
 LEFT JOIN complex_published AS p ON p.test_key = r.test_key AND p.run_h = r.finish_run_h
 """
@@ -190,20 +220,25 @@ TEST_RUNS: Final = f"""
 WITH s AS (
     SELECT *, coalesce(request_seq, start_seq, finish_seq, drop_seq) AS opened_seq
     FROM _run_skeletons
-), unfinished AS (
-    SELECT unnest([opened_seq, start_seq, drop_seq]) AS seq FROM s WHERE finish_seq IS NULL
-), picked AS (
-    -- one scan: every finishing event, and the few events of unfinished runs
-    SELECT event_type, seq, release, arch, testsrc, triggers, run_id, exitcode, outcome,
-           duration, test_version, nullif(requester, '') AS requester, worker, detail
+), f AS (
+    SELECT seq, release, arch, testsrc, triggers, run_id, exitcode, outcome, duration,
+           test_version, nullif(requester, '') AS requester, worker
     FROM _events
     WHERE event_type = 'test.finished'
-       OR (event_type IN ('test.requested', 'test.started', 'test.dropped')
-           AND seq IN (SELECT seq FROM unfinished))
-), f AS (
-    SELECT * FROM picked WHERE event_type = 'test.finished'
 ), x AS (
-    SELECT * FROM picked WHERE event_type <> 'test.finished'
+    -- the few other events a run needs: names, start and drop of unfinished runs;
+    -- requests with a requester or an unlisted queue; unlisted britney statuses
+    SELECT seq, release, arch, testsrc, triggers, worker, detail, queue,
+           nullif(requester, '') AS requester, status
+    FROM _events
+    WHERE event_type IN ('test.requested', 'test.started', 'test.dropped', 'results.published')
+      AND seq IN (
+          SELECT unnest([opened_seq, start_seq, drop_seq]) FROM s WHERE finish_seq IS NULL
+          UNION ALL
+          SELECT request_seq FROM s WHERE request_has_requester OR queue_code = {OTHER}
+          UNION ALL
+          SELECT publish_seq FROM s WHERE status_code = {OTHER}
+      )
 ), joined AS (
     SELECT
         s.*,
@@ -214,12 +249,17 @@ WITH s AS (
         f.run_id, f.exitcode, f.outcome, f.duration, f.test_version,
         f.requester AS finish_requester, f.worker AS finish_worker,
         b.worker AS start_worker, d.detail AS drop_detail,
+        {_decode("s.queue_code", QUEUE_CODES, "xr.queue")} AS queue,
+        CASE WHEN s.request_has_requester THEN xr.requester END AS request_requester,
+        {_decode("s.status_code", STATUS_CODES, "xp.status")} AS britney_status,
         coalesce(s.observed_start_at, s.finished_at - to_seconds(f.duration)) AS started_at
     FROM s
     LEFT JOIN f ON f.seq = s.finish_seq
     LEFT JOIN x AS o ON o.seq = s.opened_seq AND s.finish_seq IS NULL
     LEFT JOIN x AS b ON b.seq = s.start_seq AND s.finish_seq IS NULL
     LEFT JOIN x AS d ON d.seq = s.drop_seq
+    LEFT JOIN x AS xr ON xr.seq = s.request_seq
+    LEFT JOIN x AS xp ON xp.seq = s.publish_seq
 )
 SELECT
     release, arch, testsrc, {_SORTED.format("raw_triggers")} AS triggers, queue,
@@ -304,15 +344,16 @@ _RUN_CODE = f"""CASE state
         ELSE 4 END::UTINYINT"""
 
 UPLOAD_TESTS: Final = f"""
-WITH per_trigger AS (
+WITH runs AS MATERIALIZED (
+    SELECT release, triggers, testsrc, arch, state, outcome, requested_at, finished_at,
+           opened_at, opened_seq, queue_wait_s, run_time_s
+    FROM test_runs
+), per_trigger AS (
     -- unnest only where there is more than one trigger (it is slow, and rarely needed)
-    SELECT release, triggers[1] AS trigger, testsrc, arch, state, outcome, requested_at,
-           finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
-    FROM test_runs WHERE len(triggers) = 1
+    SELECT * EXCLUDE (triggers), triggers[1] AS trigger FROM runs WHERE len(triggers) = 1
     UNION ALL
-    SELECT release, unnest(list_distinct(triggers)) AS trigger, testsrc, arch, state, outcome,
-           requested_at, finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
-    FROM test_runs WHERE len(triggers) > 1
+    SELECT * EXCLUDE (triggers), unnest(list_distinct(triggers)) AS trigger
+    FROM runs WHERE len(triggers) > 1
 ), coded AS (
     SELECT
         hash(release, trigger) AS upload_h, hash(testsrc, arch) AS test_h, release, trigger,
@@ -365,14 +406,15 @@ SELECT
     r.testsrc || '/' || r.arch AS last_result_test
 FROM per_upload AS p
 JOIN names AS n USING (upload_h)
-LEFT JOIN test_runs AS r
+LEFT JOIN (SELECT opened_seq, outcome, testsrc, arch FROM runs) AS r
   ON r.opened_seq = (p.last_finished_ord & 18446744073709551615)::BIGINT
 """
 
 _END_TYPES = _quoted(("upload.migrated", "upload.superseded", "upload.removed"))
 
 UPLOADS_CORE: Final = f"""
-WITH ev AS (
+WITH tests AS MATERIALIZED (SELECT * FROM _upload_tests),
+ev AS (
     SELECT release, package, version,
         min(occurred_at) AS first_event_at,
         min(occurred_at) FILTER (event_type = 'upload.accepted') AS accepted_at,
@@ -400,7 +442,7 @@ WITH ev AS (
 ), keys AS (
     SELECT release, package, version FROM ev
     UNION
-    SELECT release, package, version FROM _upload_tests
+    SELECT release, package, version FROM tests
 )
 SELECT
     k.release, k.package, k.version,
@@ -430,7 +472,7 @@ SELECT
     t.queue_wait_s_total, t.run_time_s_total
 FROM keys AS k
 LEFT JOIN ev USING (release, package, version)
-LEFT JOIN _upload_tests AS t USING (release, package, version)
+LEFT JOIN tests AS t USING (release, package, version)
 LEFT JOIN _upload_builds AS b USING (release, package, version)
 """
 

@@ -38,12 +38,12 @@ test_events = st.fixed_dictionaries(
         "arch": st.sampled_from(["amd64", "arm64"]),
         "triggers": st.sampled_from(TRIGGER_SETS),
         "occurred_at": instants,
-        "queue": st.sampled_from(["ubuntu", "huge", None]),
+        "queue": st.sampled_from(["ubuntu", "huge", None, "private-ctx"]),  # unlisted too
         "requester": st.sampled_from([None, "", "vorlon"]),
         "exitcode": st.sampled_from([0, 2, 4, 8, 16, 20]),
         "run_id": st.sampled_from(["r1", "r2", "r3", None]),
         "duration": st.sampled_from([None, 60, 1800]),
-        "status": st.sampled_from(["PASS", "REGRESSION"]),
+        "status": st.sampled_from(["PASS", "REGRESSION", "SOMETHING-NEW"]),
     }
 )
 upload_events = st.fixed_dictionaries(

@@ -15,7 +15,7 @@ from pkgflow.cli import main
 from pkgflow.errors import ReplayError
 from pkgflow.ingest import ingest_jsonl
 from pkgflow.replay import PUBLIC_VIEWS, connect, frames, materialize
-from pkgflow.replay.query import lock_down, run_query
+from pkgflow.replay.query import lock_down, run_query, views_needed
 from pkgflow.replay.status import render_status, status_data
 from pkgflow.store import EventStore
 from tests.conftest import CASES
@@ -291,3 +291,12 @@ def test_clock_without_as_of_reads_only_the_newest_partition(reference: EventSto
     assert con.execute("SELECT as_of FROM replay_clock").fetchone() == (
         datetime(2025, 3, 10, 12, tzinfo=UTC),
     )
+
+
+def test_sql_materialises_only_the_projections_a_query_names() -> None:
+    assert views_needed("SELECT count(*) FROM events") == ()
+    assert views_needed("select * from TEST_RUNS") == (
+        "_test_events", "_test_keys", "_run_skeletons", "test_runs"
+    )
+    needed = views_needed("SELECT * FROM in_flight JOIN queue_depth USING (arch)")
+    assert needed[-3:] == ("_uploads_core", "uploads", "in_flight") and len(needed) == 9
