@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from pkgflow.errors import StorageError
+from pkgflow.store.store import fsync_dir
 
 MAGIC: Final = b"PFW1"
 _HEADER: Final = struct.Struct("<4sII")
@@ -47,14 +48,6 @@ class WalLockedError(StorageError):
 def wal_root(store_root: Path) -> Path:
     """The folder holding every process's WAL under a store."""
     return Path(store_root) / "_wal"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _segment_name(number: int) -> str:
@@ -233,7 +226,7 @@ class WriteAheadLog:
         self._next_number += 1
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
-            _fsync_dir(self.folder)  # the new name must be durable before any ack
+            fsync_dir(self.folder)  # the new name must be durable before any ack
         except OSError as exc:
             self._fd = None
             msg = f"cannot create a WAL segment in {self.folder}: {exc.strerror}"
@@ -279,7 +272,7 @@ class WriteAheadLog:
     def delete(self, segment: Path) -> None:
         """Remove a flushed segment (durably)."""
         segment.unlink(missing_ok=True)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
 
     def set_aside(self, segment: Path, reason: str) -> Path:
         """Move a segment the store refused to ``failed/`` with a note; never deleted."""
@@ -288,7 +281,7 @@ class WriteAheadLog:
         target = failed / f"{segment.name}.{time.time_ns()}"
         os.replace(segment, target)
         target.with_suffix(target.suffix + ".reason").write_text(reason + "\n")
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return target
 
 

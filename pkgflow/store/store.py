@@ -100,7 +100,8 @@ class _KnownIds:
     ids: list[pl.Series] = field(default_factory=list)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (fsync of the folder itself)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -281,7 +282,7 @@ class EventStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def _write_partition(
         self, table: Table, day: date, frame: pl.DataFrame, kind: str = "part"
@@ -307,7 +308,7 @@ class EventStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, folder / name)
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             msg = f"cannot write {folder / name}: {exc.strerror}; check space and permissions"
             raise StorageError(msg) from exc
@@ -442,7 +443,7 @@ class EventStore:
         for data_file in covered:
             data_file.path.unlink(missing_ok=True)
         if covered:
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def _conform_stored(self, table: Table, frame: pl.DataFrame) -> pl.DataFrame:
         spec = _SPECS[table]
@@ -469,7 +470,7 @@ class EventStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, folder / name)
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
     def retention_candidates(self, keep_days: int, today: date | None = None) -> list[Path]:
         """Partition folders older than ``keep_days`` days (judged by the folder's date)."""
@@ -491,7 +492,7 @@ class EventStore:
             for folder in folders:
                 target = self._staging / f"trash-{folder.parent.name}-{folder.name}-{time.time_ns()}"
                 os.replace(folder, target)
-                _fsync_dir(folder.parent)
+                fsync_dir(folder.parent)
                 trash.append(target)
         for target in trash:
             shutil.rmtree(target)

@@ -22,19 +22,8 @@ from pkgflow.ingest.autopkgtest_db import (
     run_finish_time,
 )
 from pkgflow.ingest.excuses import excuses_events
+from tests.ingest.helpers import assert_valid
 from tests.conftest import CASES
-
-
-def assert_valid(frame: pl.DataFrame) -> None:
-    """The frame has the event columns and dtypes, and survives parse_lines unchanged."""
-    assert dict(frame.schema) == EVENT_FRAME_SCHEMA
-    lines = [
-        json.dumps(row, default=lambda v: v.isoformat()).encode()
-        for row in frame.iter_rows(named=True)
-    ]
-    batch = parse_lines(lines)
-    assert batch.rejections == [], batch.rejections[:3]
-    assert batch.events.drop("line_number").equals(frame)
 
 
 @pytest.fixture

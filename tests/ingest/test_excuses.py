@@ -24,6 +24,7 @@ from pkgflow.ingest.excuses import (
     STATUS_EXITCODE,
     excuses_events,
 )
+from tests.ingest.helpers import assert_valid
 from tests.conftest import CASES, REAL_EXCUSES
 
 SNAPSHOTS = [CASES / f"excuses_{i}.yaml" for i in (1, 2, 3)]
@@ -31,18 +32,6 @@ SNAPSHOTS = [CASES / f"excuses_{i}.yaml" for i in (1, 2, 3)]
 
 def t(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def assert_valid(frame: pl.DataFrame) -> None:
-    """The frame has the event columns and dtypes, and survives parse_lines unchanged."""
-    assert dict(frame.schema) == EVENT_FRAME_SCHEMA
-    lines = [
-        json.dumps(row, default=lambda v: v.isoformat()).encode()
-        for row in frame.iter_rows(named=True)
-    ]
-    batch = parse_lines(lines)
-    assert batch.rejections == [], batch.rejections[:3]
-    assert batch.events.drop("line_number").equals(frame)
 
 
 def import_all(paths: list[Path], **kwargs: object) -> tuple[list[pl.DataFrame], ImportReport]:

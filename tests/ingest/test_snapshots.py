@@ -19,21 +19,10 @@ from pkgflow.ingest.snapshots import (
     queue_snapshot_events,
     running_snapshot_events,
 )
+from tests.ingest.helpers import assert_valid
 from tests.conftest import CASES
 
 OBSERVED = datetime(2025, 3, 10, 11, 10, tzinfo=UTC)
-
-
-def assert_valid(frame: pl.DataFrame) -> None:
-    """The frame has the event columns and dtypes, and survives parse_lines unchanged."""
-    assert dict(frame.schema) == EVENT_FRAME_SCHEMA
-    lines = [
-        json.dumps(row, default=lambda v: v.isoformat()).encode()
-        for row in frame.iter_rows(named=True)
-    ]
-    batch = parse_lines(lines)
-    assert batch.rejections == [], batch.rejections[:3]
-    assert batch.events.drop("line_number").equals(frame)
 
 
 def by_testsrc(frame: pl.DataFrame) -> dict[str, dict]:
