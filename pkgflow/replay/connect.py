@@ -29,6 +29,12 @@ DEFAULT_MATERIALIZED: tuple[str, ...] = (
     "in_flight",
 )
 
+#: DuckDB settings while building one table. test_runs: keep the hash join's build side
+#: as written (the runs' numbers, not the finished events' texts): ~300 MB less.
+BUILD_SETTINGS: dict[str, dict[str, str]] = {
+    "test_runs": {"disabled_optimizers": "build_side_probe_side"},
+}
+
 #: Intermediate tables dropped (their views restored) once the table that consumes
 #: them is built: keeps peak memory near the size of the projections themselves.
 TRANSIENT: dict[str, str] = {
@@ -217,7 +223,18 @@ def _build_tables(
                 con.execute(f"CREATE VIEW {name} AS {body}")
             continue
         started = time.perf_counter()
-        con.execute(f"CREATE OR REPLACE TABLE {_table_name(name)} AS {body}")
+        settings = BUILD_SETTINGS.get(name, {})
+        saved = {
+            key: con.execute("SELECT current_setting(?)", [key]).fetchone()[0]  # type: ignore[index]
+            for key in settings
+        }
+        for key, value in settings.items():
+            con.execute(f"SET {key} = '{value}'")
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {_table_name(name)} AS {body}")
+        finally:
+            for key, value in saved.items():
+                con.execute(f"SET {key} = '{value}'")
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {_table_name(name)}")
         for transient, consumer in TRANSIENT.items():
             if consumer == name and transient in wanted:

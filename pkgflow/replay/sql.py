@@ -253,8 +253,8 @@ WITH s AS (
         CASE WHEN s.request_has_requester THEN xr.requester END AS request_requester,
         {_decode("s.status_code", STATUS_CODES, "xp.status")} AS britney_status,
         coalesce(s.observed_start_at, s.finished_at - to_seconds(f.duration)) AS started_at
-    FROM s
-    LEFT JOIN f ON f.seq = s.finish_seq
+    FROM f  -- built on s, probed with f (see BUILD_SETTINGS in connect.py)
+    RIGHT JOIN s ON f.seq = s.finish_seq
     LEFT JOIN x AS o ON o.seq = s.opened_seq AND s.finish_seq IS NULL
     LEFT JOIN x AS b ON b.seq = s.start_seq AND s.finish_seq IS NULL
     LEFT JOIN x AS d ON d.seq = s.drop_seq
@@ -344,16 +344,15 @@ _RUN_CODE = f"""CASE state
         ELSE 4 END::UTINYINT"""
 
 UPLOAD_TESTS: Final = f"""
-WITH runs AS MATERIALIZED (
-    SELECT release, triggers, testsrc, arch, state, outcome, requested_at, finished_at,
-           opened_at, opened_seq, queue_wait_s, run_time_s
-    FROM test_runs
-), per_trigger AS (
+WITH per_trigger AS (
     -- unnest only where there is more than one trigger (it is slow, and rarely needed)
-    SELECT * EXCLUDE (triggers), triggers[1] AS trigger FROM runs WHERE len(triggers) = 1
+    SELECT release, triggers[1] AS trigger, testsrc, arch, state, outcome, requested_at,
+           finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
+    FROM test_runs WHERE len(triggers) = 1
     UNION ALL
-    SELECT * EXCLUDE (triggers), unnest(list_distinct(triggers)) AS trigger
-    FROM runs WHERE len(triggers) > 1
+    SELECT release, unnest(list_distinct(triggers)) AS trigger, testsrc, arch, state, outcome,
+           requested_at, finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
+    FROM test_runs WHERE len(triggers) > 1
 ), coded AS (
     SELECT
         hash(release, trigger) AS upload_h, hash(testsrc, arch) AS test_h, release, trigger,
@@ -406,7 +405,7 @@ SELECT
     r.testsrc || '/' || r.arch AS last_result_test
 FROM per_upload AS p
 JOIN names AS n USING (upload_h)
-LEFT JOIN (SELECT opened_seq, outcome, testsrc, arch FROM runs) AS r
+LEFT JOIN test_runs AS r
   ON r.opened_seq = (p.last_finished_ord & 18446744073709551615)::BIGINT
 """
 
