@@ -59,6 +59,11 @@ def test_no_input_gives_a_5xx(live: Server, body: bytes, content_type: str) -> N
     response = httpx.post(live.url + "/v1/events", content=body, headers=headers, timeout=30)
     assert response.status_code < 500, response.text
     assert response.status_code in (202, 400, 415, 422)
+    if "\x7f" in content_type:
+        # a control character in a header: uvicorn's HTTP parser (httptools) refuses the
+        # request with a plain-text 400 before it reaches the application
+        assert response.status_code == 400
+        return
     document = response.json()
     if response.status_code in (202, 422):
         assert document["accepted"] + document["rejected"] == len(
