@@ -19,8 +19,8 @@ demo: setup  ## simulate a month into data/ and show what pkgflow finds
 test: setup  ## the whole test suite (what CI runs)
 	$(BIN)/pytest
 
-lab: setup  ## open the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+lab: setup  ## open the notebooks in JupyterLab (root, as on CI machines, needs --allow-root)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 bench: setup  ## print the benchmarks' figures
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
