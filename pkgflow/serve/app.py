@@ -332,10 +332,5 @@ def render_metrics(ingestor: Ingestor, state: Any = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def status_unavailable(reason: str) -> Response:
-    """The answer of the status endpoints while ``pkgflow.replay`` is unavailable."""
-    return _error(503, reason, {"Retry-After": "60"})
-
-
 def html_response(html: str) -> HTMLResponse:
     return HTMLResponse(html)

@@ -21,7 +21,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from pkgflow.serve.app import status_unavailable
 from pkgflow.store import EventStore
 
 _CACHE_SECONDS = 2.0
@@ -47,7 +46,7 @@ def _params(request: Request, default_limit: int) -> tuple[str | None, str | Non
 
 async def _status(store: EventStore, release: str | None, source: str | None, limit: int) -> dict[str, Any]:
     from pkgflow.replay import connect
-    from pkgflow.replay.status import status_data  # type: ignore[import-not-found]
+    from pkgflow.replay.status import status_data
 
     key = (str(store.root), release, source, limit)
     cached = _cache.get(key)
@@ -66,16 +65,6 @@ async def _status(store: EventStore, release: str | None, source: str | None, li
     return data
 
 
-def _missing() -> str | None:
-    try:
-        import pkgflow.replay.status as module  # type: ignore[import-not-found]
-    except ImportError:
-        return "status not available: pkgflow.replay.status (status_data) is not installed yet"
-    if not hasattr(module, "status_data"):
-        return "status not available: pkgflow.replay.status has no status_data"
-    return None
-
-
 def _json_default(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -84,9 +73,6 @@ def _json_default(value: Any) -> str:
 
 async def status_response(request: Request, store: EventStore, limit: int) -> Response:
     """The status as JSON."""
-    missing = _missing()
-    if missing:
-        return status_unavailable(missing)
     try:
         release, source, count = _params(request, limit)
     except _BadQuery as exc:
@@ -97,9 +83,6 @@ async def status_response(request: Request, store: EventStore, limit: int) -> Re
 
 async def status_page_response(request: Request, store: EventStore, limit: int) -> Response:
     """The live status page (self-refreshing HTML, no external assets)."""
-    missing = _missing()
-    if missing:
-        return status_unavailable(missing)
     try:
         release, source, count = _params(request, limit)
     except _BadQuery as exc:

@@ -224,21 +224,13 @@ def test_two_processes_cannot_share_a_wal(server_factory: type, server: Server) 
         raise AssertionError("a second process opened the same WAL")
 
 
-def test_status_endpoints_say_why_while_replay_status_is_missing(server: Server) -> None:
-    try:
-        import pkgflow.replay.status  # noqa: F401
-    except ImportError:
-        for path in ("/v1/status", "/"):
-            response = httpx.get(server.url + path)
-            assert response.status_code == 503
-            assert "pkgflow.replay.status" in response.json()["error"]
-    else:
-        response = httpx.get(server.url + "/v1/status")
-        assert response.status_code == 200 and isinstance(response.json(), dict)
-        page = httpx.get(server.url + "/")
-        assert page.status_code == 200 and "http-equiv='refresh'" in page.text
-        assert "http://" not in page.text.replace(server.url, "") and "https://" not in page.text
-        assert httpx.get(server.url + "/v1/status?limit=x").status_code == 400
+def test_status_endpoints_serve_json_and_a_self_refreshing_page(server: Server) -> None:
+    response = httpx.get(server.url + "/v1/status")
+    assert response.status_code == 200 and isinstance(response.json(), dict)
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and "http-equiv='refresh'" in page.text
+    assert "http://" not in page.text.replace(server.url, "") and "https://" not in page.text
+    assert httpx.get(server.url + "/v1/status?limit=x").status_code == 400
 
 
 def test_status_page_renders_records_as_tables() -> None:
