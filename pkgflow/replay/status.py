@@ -174,7 +174,8 @@ def status_data(
     }
 
 
-def _duration(seconds: float | None) -> str:
+def human_duration(seconds: float | None) -> str:
+    """A duration for people: `28d 10h`, `2h 05m`, `4m 07s` (`-` when unknown)."""
     if seconds is None:
         return "-"
     seconds = int(seconds)
@@ -241,7 +242,7 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
                 )
             table.add_row(
                 f"{u['package']}/{u['version']} ({u['release']})", u["state"],
-                _duration(u["elapsed_s"]), f"{u['tests_done']}/{u['tests_total']}",
+                human_duration(u["elapsed_s"]), f"{u['tests_done']}/{u['tests_total']}",
                 str(u["tests_running"]), str(u["tests_queued"]), why or "-",
             )
         console.print(table)
@@ -250,7 +251,7 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
                       title="running (longest first)")
         for r in data["running"]:
             table.add_row(r["testsrc"], r["arch"], r["release"], _triggers(r["triggers"]),
-                          _duration(r["elapsed_s"]))
+                          human_duration(r["elapsed_s"]))
         console.print(table)
     if data["queued"]:
         table = Table("position", "queue", "test", "triggers", "waiting for",
@@ -258,7 +259,7 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
         for q in data["queued"]:
             queue = f"{q['release']}/{q['arch']}/{q['queue'] or '-'}"
             table.add_row(f"{q['position']}/{q['queue_size']}", queue, q["testsrc"],
-                          _triggers(q["triggers"]), _duration(q["elapsed_s"]))
+                          _triggers(q["triggers"]), human_duration(q["elapsed_s"]))
         console.print(table)
     if data["recent_results"]:
         table = Table("finished", "test", "arch", "release", "triggers", "result",
@@ -267,8 +268,8 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
             style = _OUTCOME_STYLE.get(r["outcome"] or "", "")
             result = f"[{style}]{r['outcome']}[/{style}]" if style else str(r["outcome"])
             table.add_row(_time(r["finished_at"]), r["testsrc"], r["arch"], r["release"],
-                          _triggers(r["triggers"]), result, _duration(r["run_time_s"]),
-                          _duration(r["queue_wait_s"]))
+                          _triggers(r["triggers"]), result, human_duration(r["run_time_s"]),
+                          human_duration(r["queue_wait_s"]))
         console.print(table)
     if not any(data[k] for k in ("uploads", "running", "queued", "recent_results")):
         console.print("nothing to show" + (f" for {filters}" if filters else ""))

@@ -21,6 +21,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from pkgflow.replay.status import human_duration
 from pkgflow.store import EventStore
 
 _CACHE_SECONDS = 2.0
@@ -91,11 +92,15 @@ async def status_page_response(request: Request, store: EventStore, limit: int) 
     return HTMLResponse(render_page(data))
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
+    if column.endswith("_s") and isinstance(value, int | float):
+        return html.escape(human_duration(value))
     if isinstance(value, list | tuple):
         return html.escape(" ".join(str(v) for v in value))
     if isinstance(value, datetime):
         return html.escape(value.strftime("%Y-%m-%d %H:%M:%S"))
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T" and value[:4].isdigit():
+        return html.escape(value[:19].replace("T", " "))  # ISO timestamps, UTC
     return html.escape("" if value is None else str(value))
 
 
@@ -103,9 +108,9 @@ def _section(title: str, value: Any) -> str:
     heading = f"<h2>{html.escape(title.replace('_', ' '))}</h2>"
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         columns = list(dict.fromkeys(k for row in value for k in row))
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        head = "".join(f"<th>{html.escape(str(c).removesuffix('_s'))}</th>" for c in columns)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+            "<tr>" + "".join(f"<td>{_cell(row.get(c), str(c))}</td>" for c in columns) + "</tr>"
             for row in value
         )
         return f"{heading}<table><tr>{head}</tr>{rows}</table>"
@@ -113,21 +118,22 @@ def _section(title: str, value: Any) -> str:
         return heading + ("<p>none</p>" if not value else f"<p>{_cell(value)}</p>")
     if isinstance(value, dict):
         items = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in value.items()
+            f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v, str(k))}</td></tr>"
+            for k, v in value.items()
         )
         return f"{heading}<table>{items}</table>"
-    return f"{heading}<p>{_cell(value)}</p>"
+    return f"{heading}<p>{_cell(value, title)}</p>"
 
 
 def render_page(data: dict[str, Any]) -> str:
     """HTML for a status dict: each key a section, lists of records as tables."""
-    body = "".join(_section(str(k), v) for k, v in data.items())
+    body = "".join(_section(str(k), v) for k, v in data.items() if v is not None)
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta http-equiv='refresh' content='5'><title>pkgflow status</title><style>"
         "body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;"
         "margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px;"
-        "text-align:left}th{background:#f3f3f3}</style></head><body><h1>pkgflow: what is in "
+        "text-align:left;white-space:nowrap}th{background:#f3f3f3}</style></head><body><h1>pkgflow: what is in "
         "flight</h1><p>refreshes every 5 s; JSON at <a href='/v1/status'>/v1/status</a></p>"
         f"{body}</body></html>"
     )
