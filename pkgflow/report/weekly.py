@@ -39,11 +39,11 @@ class Scope:
     store: Path
 
     @property
-    def start(self):  # noqa: ANN201 - datetime
+    def start(self):
         return self.week.start
 
     @property
-    def end(self):  # noqa: ANN201 - datetime
+    def end(self):
         return self.week.end
 
     def title(self) -> str:

@@ -20,7 +20,13 @@ from typing import Any, Final
 
 import polars as pl
 
-from pkgflow.events.parse import PARSED_COLUMNS, _INT_FIELDS, _LIST_FIELDS, _TEXT_FIELDS, derived_event_id
+from pkgflow.events.parse import (
+    _INT_FIELDS,
+    _LIST_FIELDS,
+    _TEXT_FIELDS,
+    PARSED_COLUMNS,
+    derived_event_id,
+)
 from pkgflow.events.schema import EVENT_POLARS_SCHEMA
 from pkgflow.events.types import (
     ARCHES,

@@ -35,7 +35,13 @@ import polars as pl
 from pkgflow.errors import PkgflowError, SchemaError, StorageError
 from pkgflow.events.parse import ParsedBatch, Rejection, parse_lines
 from pkgflow.serve.fastpath import fast_parse
-from pkgflow.serve.wal import WalLockedError, WriteAheadLog, iter_wal_folders, scan_segment, wal_root
+from pkgflow.serve.wal import (
+    WalLockedError,
+    WriteAheadLog,
+    iter_wal_folders,
+    scan_segment,
+    wal_root,
+)
 from pkgflow.store import EventStore
 
 log = logging.getLogger("pkgflow.serve")

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from pkgflow.config import store_path
 from pkgflow.errors import SchemaError, StorageError
-from pkgflow.events.parse import PARSED_COLUMNS, Rejection, parse_records
+from pkgflow.events.parse import Rejection, parse_records
 from pkgflow.events.schema import (
     EVENT_DICTIONARY_COLUMNS,
     EVENT_POLARS_SCHEMA,
