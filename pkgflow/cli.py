@@ -221,34 +221,16 @@ def cmd_consume(args: argparse.Namespace) -> int:
 # -- replay: status and ad-hoc SQL -----------------------------------------------
 
 
-def print_status(
-    store: EventStore,
-    release: str | None = None,
-    source: str | None = None,
-    as_of: str | None = None,
-    days: float | None = None,
-    limit: int = 10,
-) -> None:
-    """The seed's view: uploads and tests in flight, queues, the latest results."""
-    from pkgflow.replay import connect
-    from pkgflow.replay.status import render_status, status_data
-
-    con = connect(store, as_of=as_of, days=days, materialize=True)
-    render_status(status_data(con, release=release, source=source, limit=limit), out)
-
-
 def cmd_status(args: argparse.Namespace) -> int:
+    from pkgflow.replay.status import render_status, store_status
+
+    data = store_status(_store(args), args.release, args.source, args.as_of, args.days, args.limit)
     if args.json:
         import json
 
-        from pkgflow.replay import connect
-        from pkgflow.replay.status import status_data
-
-        con = connect(_store(args), as_of=args.as_of, days=args.days, materialize=True)
-        data = status_data(con, release=args.release, source=args.source, limit=args.limit)
         print(json.dumps(data, indent=2))
-        return 0
-    print_status(_store(args), args.release, args.source, args.as_of, args.days, args.limit)
+    else:
+        render_status(data, out)
     return 0
 
 
@@ -305,24 +287,36 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pkgflow.replay.status import render_status, store_status
+
     cmd_simulate(args)
-    print_inventory(_store(args))
-    print_status(_store(args))
-    args.week, args.release, args.out = None, None, None
-    return cmd_report(args)
+    store = _store(args)
+    print_inventory(store)
+    render_status(store_status(store, limit=10), out)
+    print_weekly_report(store)
+    return 0
 
 
 # -- reports --------------------------------------------------------------------
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def print_weekly_report(
+    store: EventStore,
+    week: str | None = None,
+    release: str | None = None,
+    out_dir: Path | None = None,
+) -> None:
+    """Execute the weekly report notebook and print where the HTML went."""
     from pkgflow.report import weekly_report
 
-    store = _store(args)
     with _progress() as bar:
         bar.add_task("executing the weekly report notebook", total=None, status="")
-        result = weekly_report(store.root, week=args.week, release=args.release, out=args.out)
+        result = weekly_report(store.root, week=week, release=release, out=out_dir)
     out.print(f"weekly report {result.week} ({result.seconds:.1f} s): {result.path}", markup=False)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    print_weekly_report(_store(args), args.week, args.release, args.out)
     return 0
 
 

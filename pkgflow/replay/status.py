@@ -7,11 +7,15 @@ the HTTP status page); :func:`render_status` prints it with rich.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from pkgflow.store import EventStore
 
 
 def _jsonable(value: Any) -> Any:
@@ -172,6 +176,25 @@ def status_data(
         "queued": queued,
         "recent_results": recent,
     }
+
+
+def store_status(
+    store: EventStore | str | Path | None = None,
+    release: str | None = None,
+    source: str | None = None,
+    as_of: str | None = None,
+    days: float | None = None,
+    limit: int = 20,
+) -> dict[str, Any]:
+    """:func:`status_data` of a store, projections materialised first (the status
+    reads them several times: about 1 s instead of 10 s for a simulated month)."""
+    from pkgflow.replay.connect import connect
+
+    con = connect(store, as_of=as_of, days=days, materialize=True)
+    try:
+        return dict(status_data(con, release=release, source=source, limit=limit))
+    finally:
+        con.close()
 
 
 def human_duration(seconds: float | None) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from pkgflow.replay.status import human_duration
+from pkgflow.replay.status import human_duration, store_status
 from pkgflow.store import EventStore
 
 _CACHE_SECONDS = 2.0
@@ -46,23 +46,20 @@ def _params(request: Request, default_limit: int) -> tuple[str | None, str | Non
 
 
 async def _status(store: EventStore, release: str | None, source: str | None, limit: int) -> dict[str, Any]:
-    from pkgflow.replay import connect
-    from pkgflow.replay.status import status_data
-
     key = (str(store.root), release, source, limit)
     cached = _cache.get(key)
     if cached and time.monotonic() - cached[0] < _CACHE_SECONDS:
         return cached[1]
 
     def compute() -> dict[str, Any]:
-        con = connect(store)
-        try:
-            return dict(status_data(con, release=release, source=source, limit=limit))
-        finally:
-            con.close()
+        return store_status(store, release=release, source=source, limit=limit)
 
     data = await asyncio.to_thread(compute)
-    _cache[key] = (time.monotonic(), data)
+    now = time.monotonic()
+    # keyed by query parameters a client chooses: drop expired entries so it stays small
+    for stale in [k for k, (at, _) in _cache.items() if now - at >= _CACHE_SECONDS]:
+        del _cache[stale]
+    _cache[key] = (now, data)
     return data
 
 

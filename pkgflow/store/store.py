@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
@@ -285,14 +285,24 @@ class EventStore:
         fsync_dir(target.parent)
 
     def _write_partition(
-        self, table: Table, day: date, frame: pl.DataFrame, kind: str = "part"
+        self,
+        table: Table,
+        day: date,
+        frame: pl.DataFrame,
+        kind: Literal["part", "compact"] = "part",
+        seq_range: tuple[int, int] | None = None,
     ) -> Path:
+        """Write ``frame`` as one file of a partition: staged, fsynced, renamed in.
+
+        The name carries ``seq_range`` (default: the rows' own range); a compacted file
+        is named by its inputs' full range so it covers all of them, even when the
+        first or last input row was a dropped duplicate.
+        """
         spec = _SPECS[table]
-        # rows stay in sequence (= input) order: readers order by (time, seq) anyway,
-        # and compaction sorts closed partitions by time for pruning
         arrow = frame.to_arrow().select(spec.schema.names).cast(spec.schema)
-        seqs = frame["seq"]
-        name = file_name(kind, int(seqs.min()), int(seqs.max()))  # type: ignore[arg-type]
+        if seq_range is None:
+            seq_range = (int(frame["seq"].min()), int(frame["seq"].max()))  # type: ignore[arg-type]
+        name = file_name(kind, *seq_range)
         folder = self.table_dir(table) / partition_name(day)
         tmp = self._staging / f"{kind}-{table}-{day}-{name}.tmp"
         try:
@@ -356,8 +366,11 @@ class EventStore:
         self, table: Table = "events", start: date | None = None, end: date | None = None
     ) -> pl.LazyFrame:
         """A Polars LazyFrame over the store (old files missing columns read as null)."""
+        return self._read_files(table, self.files(table, start, end))
+
+    def _read_files(self, table: Table, paths: Sequence[Path]) -> pl.LazyFrame:
+        """Data files as the current schema (columns an old file lacks read as null)."""
         schema = _SPECS[table].polars_schema
-        paths = self.files(table, start, end)
         if not paths:
             return pl.LazyFrame(schema=schema)
         return pl.scan_parquet(
@@ -428,14 +441,13 @@ class EventStore:
         covered = covered_files(files)
         inputs = [f for f in files if f not in set(covered)]
         if len(inputs) > 1:
-            frame = pl.concat(
-                [pl.read_parquet(f.path, schema=None) for f in inputs], how="diagonal_relaxed"
-            )
-            frame = self._conform_stored(table, frame)
+            frame = self._read_files(table, [f.path for f in inputs]).collect()
             merged = frame.sort("seq").unique(spec.id_column, keep="first", maintain_order=True)
             result.duplicates_dropped += frame.height - merged.height
-            first, last = inputs[0].first_seq, max(f.last_seq for f in inputs)
-            self._write_compacted(table, day, merged, first, last)
+            seq_range = (inputs[0].first_seq, max(f.last_seq for f in inputs))
+            # closed partitions are sorted by time: row-group statistics then prune well
+            merged = merged.sort(spec.time_column, "seq")
+            self._write_partition(table, day, merged, "compact", seq_range)
             covered = inputs
             result.files_before += len(inputs)
             result.files_after += 1
@@ -444,33 +456,6 @@ class EventStore:
             data_file.path.unlink(missing_ok=True)
         if covered:
             fsync_dir(folder)
-
-    def _conform_stored(self, table: Table, frame: pl.DataFrame) -> pl.DataFrame:
-        spec = _SPECS[table]
-        missing = [c for c in spec.polars_schema if c not in frame.columns]
-        frame = frame.with_columns(
-            pl.lit(None, dtype=spec.polars_schema[c]).alias(c) for c in missing
-        )
-        return frame.select(pl.col(c).cast(t) for c, t in spec.polars_schema.items())
-
-    def _write_compacted(
-        self, table: Table, day: date, frame: pl.DataFrame, first: int, last: int
-    ) -> None:
-        # name by the inputs' full range so it covers all of them, even when the
-        # first or last input row was a dropped duplicate
-        spec = _SPECS[table]
-        arrow = frame.sort(spec.time_column, "seq").to_arrow().cast(spec.schema)
-        folder = self.table_dir(table) / partition_name(day)
-        name = file_name("compact", first, last)
-        tmp = self._staging / f"compact-{table}-{day}-{name}.tmp"
-        with open(tmp, "wb") as handle:
-            pq.write_table(
-                arrow, handle, compression="zstd", use_dictionary=spec.dictionary_columns
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, folder / name)
-        fsync_dir(folder)
 
     def retention_candidates(self, keep_days: int, today: date | None = None) -> list[Path]:
         """Partition folders older than ``keep_days`` days (judged by the folder's date)."""

@@ -106,6 +106,11 @@ def test_old_files_with_fewer_columns_stay_readable(store: EventStore) -> None:
     con = duckdb.connect()
     rows = store.relation(con).filter("event_id = 'old-1'").select("testsrc, detail").fetchall()
     assert rows == [("ancient", None)]
+    # compaction merges old and new files into the current schema
+    assert store.compact(before=date(2025, 3, 2)).files_after == 1
+    compacted = store.scan().sort("seq").collect()
+    assert compacted["event_id"].to_list() == ["evt-0", "old-1"]
+    assert compacted["testsrc"].to_list() == ["pkg0", "ancient"]
 
 
 def test_compaction_merges_closed_partitions_and_drops_duplicates(store: EventStore) -> None:
