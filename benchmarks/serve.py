@@ -149,7 +149,6 @@ class Target:
 async def throughput(target: Target, seconds: float, batch: int = 500, clients: int = 4) -> dict:
     run = uuid.uuid4().hex[:8]
     counter = iter(range(10**12))
-    headers = {"content-type": "application/x-ndjson"}
     accepted = 0
     statuses: dict[int, int] = {}
 

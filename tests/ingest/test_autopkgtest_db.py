@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
@@ -12,9 +11,7 @@ import polars as pl
 import pytest
 
 from pkgflow.errors import IngestError
-from pkgflow.events.parse import parse_lines
 from pkgflow.ingest.autopkgtest_db import (
-    EVENT_FRAME_SCHEMA,
     ImportReport,
     autopkgtest_db_events,
     count_results,

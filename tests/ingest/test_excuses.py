@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import lzma
 import os
 import time
@@ -15,9 +14,8 @@ import pytest
 import yaml
 
 from pkgflow.errors import IngestError
-from pkgflow.events.parse import parse_lines
 from pkgflow.events.types import EXITCODE_OUTCOME
-from pkgflow.ingest.autopkgtest_db import EVENT_FRAME_SCHEMA, ImportReport, finished_event_id
+from pkgflow.ingest.autopkgtest_db import ImportReport, finished_event_id
 from pkgflow.ingest.excuses import (
     REFERENCE_TRIGGER,
     RUNNING_STATUSES,

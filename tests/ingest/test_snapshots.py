@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from pkgflow.errors import IngestError
-from pkgflow.events.parse import parse_lines
 from pkgflow.events.schema import SAMPLE_POLARS_SCHEMA
 from pkgflow.ingest.autopkgtest_db import EVENT_FRAME_SCHEMA, ImportReport
 from pkgflow.ingest.snapshots import (
