@@ -151,7 +151,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     store = _store(args)
     before = args.before or datetime.now(UTC).date()
-    result = store.compact(before=before)
+    with _progress() as bar:
+        task = bar.add_task("compacting", total=None, status="")
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, status=f"{done:,}/{total:,} partitions")
+
+        result = store.compact(before=before, progress=tick)
     out.print(
         f"compacted {len(result.partitions)} partitions before {before}: "
         f"{result.files_before} files -> {result.files_after}, "

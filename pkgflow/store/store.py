@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -417,19 +417,30 @@ class EventStore:
 
     # -- maintenance --------------------------------------------------------
 
-    def compact(self, before: date | None = None, table: Table | None = None) -> CompactResult:
+    def compact(
+        self,
+        before: date | None = None,
+        table: Table | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CompactResult:
         """Merge each closed partition (date < ``before``, default today UTC) into one
         file, dropping duplicate ids. Safe against readers and against a crash: the
         merged file is renamed in before the files it covers are deleted, and readers
-        skip covered files."""
+        skip covered files. ``progress(done, total)`` is called per partition."""
         before = before or datetime.now(UTC).date()
         result = CompactResult()
         with self._lock("compact.lock"):
             self._clear_stale_staging("compact-")
-            for name in (table,) if table else TABLES:
-                for day, folder in partitions(self.table_dir(name)):
-                    if day < before:
-                        self._compact_partition(name, day, folder, result)
+            closed = [
+                (name, day, folder)
+                for name in ((table,) if table else TABLES)
+                for day, folder in partitions(self.table_dir(name))
+                if day < before
+            ]
+            for done, (name, day, folder) in enumerate(closed, start=1):
+                self._compact_partition(name, day, folder, result)
+                if progress:
+                    progress(done, len(closed))
         return result
 
     def _compact_partition(
