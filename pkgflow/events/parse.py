@@ -97,6 +97,8 @@ class ParsedBatch:
 
     events: pl.DataFrame
     rejections: list[Rejection] = field(default_factory=list)
+    #: lines read, blank ones included (set by :func:`parse_block`)
+    lines: int = 0
 
 
 def derived_event_id(*parts: str | bytes) -> str:
@@ -132,7 +134,7 @@ def parse_block(block: bytes, first_line_number: int = 1) -> ParsedBatch:
     else:
         numbered = _LazyLines(block, first_line_number, skip_blank=True)
         if not numbered.lines:
-            return ParsedBatch(_empty_parsed())
+            return ParsedBatch(_empty_parsed(), lines=line_count)
         frame = _read_fast(b"\n".join(line for _, line in numbered.lines))
         if frame is not None and frame.height != len(numbered.lines):
             frame = None
@@ -156,7 +158,9 @@ def parse_block(block: bytes, first_line_number: int = 1) -> ParsedBatch:
     if events["event_id"].null_count():
         events = _fill_event_ids(events, numbered)
     rejections.sort(key=lambda r: r.line_number)
-    return ParsedBatch(events.sort("line_number"), rejections)
+    if not events["line_number"].is_sorted():  # lines redone one by one come last
+        events = events.sort("line_number")
+    return ParsedBatch(events, rejections, line_count)
 
 
 def parse_records(records: Sequence[dict[str, Any]]) -> pl.DataFrame:
@@ -377,12 +381,16 @@ def _rules() -> tuple[pl.Expr, pl.Expr]:
                 pl.col(name).str.starts_with("[") | pl.col(name).str.starts_with("{"),
                 f"field `{name}` must be text, not a list or an object",
             )
-    for event_type, required_fields in REQUIRED_FIELDS.items():
-        for name in required_fields:
-            fail(
-                (pl.col("event_type") == event_type) & _missing(name),
-                f"missing field `{name}` (required for {event_type})",
-            )
+    # one check per field (not per type and field): a row names its first missing
+    # field in its type's order, since every type lists its fields in this order
+    order = list(dict.fromkeys(f for fields in REQUIRED_FIELDS.values() for f in fields))
+    assert all(list(fs) == sorted(fs, key=order.index) for fs in REQUIRED_FIELDS.values())
+    for name in order:
+        fail(
+            pl.col("event_type").is_in([t for t, fs in REQUIRED_FIELDS.items() if name in fs])
+            & _missing(name),
+            pl.lit(f"missing field `{name}` (required for ") + pl.col("event_type") + pl.lit(")"),
+        )
     is_test = pl.col("event_type").is_in([*TEST_EVENT_TYPES, "results.published"])
     fail(
         is_test & (pl.col("triggers").list.len() == 0),

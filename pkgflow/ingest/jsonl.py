@@ -87,13 +87,12 @@ def _store_batch(
     store: EventStore,
     batch: ParsedBatch,
     origin: str,
-    lines: int,
     report: IngestReport,
     started: float,
     progress: Callable[[IngestReport], None] | None,
 ) -> None:
     result = store.append(batch.events.drop("line_number"))
-    report.lines += lines
+    report.lines += batch.lines
     report.accepted += result.accepted
     report.duplicates += result.duplicates
     report.rejected += len(batch.rejections)
@@ -126,13 +125,12 @@ def ingest_jsonl(
             with open_lines(path) as handle:
                 line_number = 1
                 for block in read_blocks(handle, batch_bytes):
-                    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
                     batch = parse_block(block, first_line_number=line_number)
-                    line_number += lines
+                    line_number += batch.lines
                     if pending is not None:
                         pending.result()  # at most one batch in flight: bounded memory
                     pending = writer.submit(
-                        _store_batch, store, batch, origin, lines, report, started, progress
+                        _store_batch, store, batch, origin, report, started, progress
                     )
         if pending is not None:
             pending.result()

@@ -205,21 +205,34 @@ class EventStore:
         if bad.any():
             msg = f"cannot append to {table}: a required column is null in row {bad.arg_true()[0]}"
             raise SchemaError(msg)
-        unique = frame.unique(subset=spec.id_column, keep="first", maintain_order=True)
-        result = AppendResult(duplicates=frame.height - unique.height)
-        unique = unique.with_columns(
-            pl.col(spec.time_column).dt.date().alias("_date"), pl.int_range(pl.len()).alias("_row")
+        ids = frame[spec.id_column]
+        # a batch rarely repeats an id: counting distinct ids is much cheaper than unique()
+        unique = (
+            frame
+            if ids.n_unique() == frame.height
+            else frame.unique(subset=spec.id_column, keep="first", maintain_order=True)
         )
+        result = AppendResult(duplicates=frame.height - unique.height)
+        unique = unique.with_columns(pl.col(spec.time_column).dt.date().alias("_date"))
         with self._lock():
             self._clear_stale_staging("part-")
-            fresh = []
-            for (day,), part in unique.group_by("_date", maintain_order=True):
-                known = self._known_ids(table, day)
-                if known.len():
-                    part = part.filter(~pl.col(spec.id_column).is_in(known.implode()))
-                fresh.append(part)
-            # sequence numbers follow input order (ties in time keep the sender's order)
-            new = pl.concat(fresh).sort("_row").drop("_row")
+            stored = [
+                known.to_frame().with_columns(pl.lit(day).alias("_date"))
+                for day in unique["_date"].unique(maintain_order=True)
+                if (known := self._known_ids(table, day)).len()
+            ]
+            # drop ids stored in their day's partition; the rest keep input order, so
+            # sequence numbers follow it (ties in time keep the sender's order)
+            new = (
+                unique.join(
+                    pl.concat(stored),
+                    on=["_date", spec.id_column],
+                    how="anti",
+                    maintain_order="left",
+                )
+                if stored
+                else unique
+            )
             result.duplicates += unique.height - new.height
             if new.height == 0:
                 return result
@@ -231,7 +244,8 @@ class EventStore:
                     "recorded_at"
                 ),
             )
-            for (day,), part in new.group_by("_date", maintain_order=True):
+            for part in new.partition_by("_date", maintain_order=True):
+                day = part["_date"][0]
                 path = self._write_partition(table, day, part.drop("_date"))
                 result.files.append(path)
                 cache = self._known[(table, str(day))]
@@ -252,7 +266,8 @@ class EventStore:
                     cache.ids.append(pl.Series(spec.id_column, ids.combine_chunks()))
                     cache.files.add(data_file.path.name)
         if len(cache.ids) > 1:
-            cache.ids = [pl.concat(cache.ids).unique()]
+            # an anti-join does not need them distinct: concatenating is enough
+            cache.ids = [pl.concat(cache.ids)]
         return cache.ids[0] if cache.ids else pl.Series(spec.id_column, [], dtype=pl.String)
 
     def _allocate(self, count: int) -> int:
