@@ -116,7 +116,7 @@ def parse_lines(lines: Sequence[bytes], first_line_number: int = 1) -> ParsedBat
     return parse_block(block, first_line_number)
 
 
-def parse_block(block: bytes, first_line_number: int = 1) -> ParsedBatch:
+def parse_block(block: bytes | bytearray, first_line_number: int = 1) -> ParsedBatch:
     """Parse and validate a block of whole JSON lines, as read from a file.
 
     Its first line is reported as line ``first_line_number``; blank lines are skipped.
@@ -188,7 +188,9 @@ def _json_default(value: Any) -> str:
 class _LazyLines:
     """The (stripped) lines of a block by line number, split only when first needed."""
 
-    def __init__(self, block: bytes, first_line_number: int, skip_blank: bool = False) -> None:
+    def __init__(
+        self, block: bytes | bytearray, first_line_number: int, skip_blank: bool = False
+    ) -> None:
         self._block, self._first, self._skip_blank = block, first_line_number, skip_blank
         self._lines: list[tuple[int, bytes]] | None = None
         self._by_number: dict[int, bytes] | None = None
@@ -196,7 +198,7 @@ class _LazyLines:
     @property
     def lines(self) -> list[tuple[int, bytes]]:
         if self._lines is None:
-            split = self._block.split(b"\n")
+            split = bytes(self._block).split(b"\n")  # lines as bytes, also from a bytearray
             if self._block.endswith(b"\n"):
                 split.pop()
             self._lines = [
@@ -222,16 +224,22 @@ def _empty_parsed() -> pl.DataFrame:
 
 
 _THREAD_STATE = threading.local()
+_DATABASE: list[duckdb.DuckDBPyConnection] = []
+_DATABASE_LOCK = threading.Lock()
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB per thread: opening one costs ~30 ms, a read ~5 ms."""
+    """A DuckDB connection for this thread: a cursor of one in-memory database per
+    process (opening a database costs ~20 ms, a cursor ~20 µs, a read ~5 ms)."""
     if not hasattr(_THREAD_STATE, "duckdb"):
-        _THREAD_STATE.duckdb = duckdb.connect()
+        with _DATABASE_LOCK:
+            if not _DATABASE:
+                _DATABASE.append(duckdb.connect())
+            _THREAD_STATE.duckdb = _DATABASE[0].cursor()
     return _THREAD_STATE.duckdb
 
 
-def _read_fast(data: bytes) -> pl.DataFrame | None:
+def _read_fast(data: bytes | bytearray) -> pl.DataFrame | None:
     """All lines at once with DuckDB's JSON reader (about 3x Polars' here); None when
     any line is not JSON or not typeable, which sends the batch to the careful path."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as handle:

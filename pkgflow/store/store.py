@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -244,9 +245,18 @@ class EventStore:
                     "recorded_at"
                 ),
             )
-            for part in new.partition_by("_date", maintain_order=True):
-                day = part["_date"][0]
-                path = self._write_partition(table, day, part.drop("_date"))
+            parts = new.partition_by("_date", maintain_order=True)
+            days = [part["_date"][0] for part in parts]
+            # one file per partition, written side by side (pyarrow releases the GIL)
+            with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:
+                paths = list(
+                    pool.map(
+                        lambda day, part: self._write_partition(table, day, part.drop("_date")),
+                        days,
+                        parts,
+                    )
+                )
+            for day, part, path in zip(days, parts, paths, strict=True):
                 result.files.append(path)
                 cache = self._known[(table, str(day))]
                 cache.files.add(path.name)
