@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from pkgflow.errors import SchemaError
-from pkgflow.events.schema import EVENT_POLARS_SCHEMA
+from pkgflow.events.schema import EVENT_POLARS_SCHEMA, STORE_COLUMNS
 from pkgflow.events.types import (
     ARCHES,
     CURRENT_SCHEMA_VERSION,
@@ -79,7 +79,7 @@ _DUCKDB_COLUMNS: Final = {
 }
 
 #: Columns of a parsed batch: the stored columns minus what the store sets.
-PARSED_COLUMNS: Final = [c for c in EVENT_POLARS_SCHEMA if c not in ("seq", "recorded_at")]
+PARSED_COLUMNS: Final = [c for c in EVENT_POLARS_SCHEMA if c not in STORE_COLUMNS]
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ EVENT_SCHEMA: Final = pa.schema(
         pa.field("testsrc", pa.string()),
         pa.field("arch", pa.string()),
         pa.field("triggers", pa.list_(pa.string())),
+        # derived when written: a stable hash naming the test (pkgflow/events/keys.py)
+        pa.field("test_key", pa.uint64()),
         pa.field("queue", pa.string()),
         pa.field("requester", pa.string()),
         pa.field("run_id", pa.string()),
@@ -57,6 +59,9 @@ EVENT_SCHEMA: Final = pa.schema(
         pa.field("detail", pa.string()),
     ]
 )
+
+#: Columns the store fills in when it writes an event (never parsed from input).
+STORE_COLUMNS: Final = ("seq", "recorded_at", "test_key")
 
 #: Columns written as Parquet dictionaries (few distinct values).
 EVENT_DICTIONARY_COLUMNS: Final = [

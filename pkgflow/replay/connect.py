@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -10,17 +11,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pkgflow.errors import ReplayError
+from pkgflow.events.keys import TEST_KEY, with_test_keys
 from pkgflow.replay.sql import PUBLIC_VIEWS, VIEWS
 from pkgflow.store import EventStore
 
 #: What :func:`materialize` turns into tables by default: everything the status page
 #: and the benchmark read, in dependency order.
 DEFAULT_MATERIALIZED: tuple[str, ...] = (
-    "_test_events",
     "_test_keys",
-    "_run_skeletons",
     "test_runs",
     "_upload_events",
     "_upload_tests",
@@ -38,8 +40,7 @@ BUILD_SETTINGS: dict[str, dict[str, str]] = {
 #: Intermediate tables dropped (their views restored) once the table that consumes
 #: them is built: keeps peak memory near the size of the projections themselves.
 TRANSIENT: dict[str, str] = {
-    "_test_events": "_run_skeletons",
-    "_test_keys": "_run_skeletons",
+    "_test_keys": "test_runs",
     "_upload_tests": "uploads",
     "_uploads_core": "uploads",
 }
@@ -92,8 +93,8 @@ def _latest_event(store: EventStore, con: duckdb.DuckDBPyConnection) -> datetime
     listing = ", ".join(
         "'" + str(p).replace("'", "''") + "'" for p in files if p.parent.name == newest
     )
-    row = con.execute(f"SELECT max(occurred_at) FROM read_parquet([{listing}])").fetchone()
-    return row[0] if row else None
+    [(latest,)] = con.execute(f"SELECT max(occurred_at) FROM read_parquet([{listing}])").fetchall()
+    return latest
 
 
 def _window(
@@ -121,8 +122,45 @@ def _literal(moment: datetime) -> str:
     return f"TIMESTAMPTZ '{moment.astimezone(UTC).isoformat()}'"
 
 
-def _source_sql(store: EventStore, table: str, time_column: str, window: Window) -> str:
-    base = store.read_parquet_sql(table, window.start, window.end)  # type: ignore[arg-type]
+@functools.cache
+def _has_test_keys(path: str) -> bool:
+    """Whether a stored file has the ``test_key`` column (files never change)."""
+    return TEST_KEY in pq.read_schema(path).names
+
+
+def _test_keys_udf(
+    event_type: pa.Array, release: pa.Array, arch: pa.Array, testsrc: pa.Array, triggers: pa.Array
+) -> pa.Array:
+    frame = pl.DataFrame(
+        [pl.Series(n, a) for n, a in zip(_KEY_INPUTS, (event_type, release, arch, testsrc, triggers))]
+    )
+    return with_test_keys(frame).get_column(TEST_KEY).to_arrow()
+
+
+_KEY_INPUTS = ("event_type", "release", "arch", "testsrc", "triggers")
+
+
+def _events_sql(store: EventStore, con: duckdb.DuckDBPyConnection, window: Window) -> str:
+    """The stored events; files written before test keys were stored get their keys
+    computed here (slower, same values; ``pkgflow compact`` stores them)."""
+    paths = store.files("events", window.start, window.end)
+    legacy = [p for p in paths if not _has_test_keys(str(p))]
+    if not legacy:
+        return store.read_parquet_sql("events", paths=paths)
+    con.create_function(
+        "pkgflow_test_key", _test_keys_udf,
+        ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]"], "UBIGINT",
+        type="arrow", side_effects=False,
+    )
+    keyed = [p for p in paths if _has_test_keys(str(p))]
+    return (
+        f"{store.read_parquet_sql('events', paths=keyed)} UNION ALL BY NAME "
+        f"SELECT * REPLACE (pkgflow_test_key({', '.join(_KEY_INPUTS)}) AS {TEST_KEY}) "
+        f"FROM ({store.read_parquet_sql('events', paths=legacy)})"
+    )
+
+
+def _source_sql(base: str, time_column: str, window: Window) -> str:
     conditions = []
     if window.explicit_as_of and window.as_of is not None:
         conditions.append(f"{time_column} <= {_literal(window.as_of)}")
@@ -169,10 +207,10 @@ def connect(
     if memory_limit is not None:
         con.execute("SET memory_limit = ?", [memory_limit])
     window = _window(store, con, as_of, days)
-    con.execute(f"CREATE VIEW _events AS {_source_sql(store, 'events', 'occurred_at', window)}")
-    con.execute(
-        f"CREATE VIEW _samples AS {_source_sql(store, 'queue_depth', 'observed_at', window)}"
-    )
+    events = _events_sql(store, con, window)
+    samples = store.read_parquet_sql("queue_depth", window.start, window.end)
+    con.execute(f"CREATE VIEW _events AS {_source_sql(events, 'occurred_at', window)}")
+    con.execute(f"CREATE VIEW _samples AS {_source_sql(samples, 'observed_at', window)}")
     clock = _literal(window.as_of) if window.as_of else "NULL::TIMESTAMPTZ"
     lower = _literal(window.lower) if window.lower else "NULL::TIMESTAMPTZ"
     con.execute(

@@ -44,14 +44,6 @@ def _quoted(values: tuple[str, ...]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-# The test key: (release, arch, testsrc, sorted triggers), hashed to 64 bits so that
-# grouping 10 M events stays cheap. One trigger (most runs) is hashed as a string:
-# cheaper than hashing (and sorting) a list.
-_TEST_KEY = (
-    "CASE WHEN len(triggers) = 1 THEN hash(release, arch, testsrc, triggers[1]) "
-    "ELSE hash(release, arch, testsrc, list_sort(triggers)) END"
-)
-
 #: kind codes of test events: the run-cutting rank is least(kind, 2).
 _KIND = (
     "CASE event_type WHEN 'test.requested' THEN 0 WHEN 'test.started' THEN 1 "
@@ -59,20 +51,22 @@ _KIND = (
 )
 
 # Short texts of test events travel as one-byte codes through the aggregation (their
-# text aggregates were the slowest part); 255 = a value outside the list, whose text
-# is then read from its event (exact, just slower, and rare).
+# text aggregates were the slowest part): 0 = no value, 127 = a value outside the
+# list, whose text is then read from its event (exact, just slower, and rare).
 QUEUE_CODES: Final = ("ubuntu", "huge", "ppa", "upstream")
 STATUS_CODES: Final = (
     "PASS", "REGRESSION", "ALWAYSFAIL", "NEUTRAL", "IGNORE-FAIL", "OLD_PASS", "OLD_FAIL",
     "OLD_NEUTRAL", "OLD_REGRESSION", "RUNNING", "RUNNING-ALWAYSFAIL", "RUNNING-REFERENCE",
     "RUNNING-IGNORE",
 )
-OTHER: Final = 255
+OTHER: Final = 127
+#: Bit 7 of a request's code: the request names a requester.
+_HAS_REQUESTER: Final = 128
 
 
 def _encode(column: str, values: tuple[str, ...]) -> str:
     cases = " ".join(f"WHEN {column} = '{v}' THEN {i}" for i, v in enumerate(values, 1))
-    return f"CASE WHEN {column} IS NULL THEN NULL {cases} ELSE {OTHER} END::UTINYINT"
+    return f"CASE WHEN {column} IS NULL THEN 0 {cases} ELSE {OTHER} END"
 
 
 def _decode(code: str, values: tuple[str, ...], other: str) -> str:
@@ -80,137 +74,142 @@ def _decode(code: str, values: tuple[str, ...], other: str) -> str:
     return f"CASE {code} {cases} WHEN {OTHER} THEN {other} END"
 
 
-#: Test events reduced to what cutting runs needs: the hashed test key, the kind, the
-#: order, the run_id's hash and coded short texts (~40 bytes per event when
-#: materialised). Names and results are read later, for the runs only.
+# Every test event as numbers only (~30 bytes): the hashed test key, the kind, the
+# time in microseconds, and a ``tag``: its seq shifted left by 8 bits with one byte
+# that the run needs from this event (a request's queue code and requester bit, a
+# result's britney status code, 1 for a drop). Tags sort like seqs, so (at_us, tag)
+# orders events like (occurred_at, seq), and min(tag) over one kind keeps the seq and
+# the byte together: fewer aggregates, which are what the grouping below costs.
 TEST_EVENTS: Final = f"""
 SELECT
-    {_TEST_KEY} AS test_key,
+    test_key,  -- stored with each event (pkgflow/events/keys.py)
     {_KIND} AS kind,
-    occurred_at, seq,
-    CASE WHEN run_id IS NOT NULL THEN hash(run_id) END AS run_h,
-    {_encode("queue", QUEUE_CODES)} AS queue_code,
-    coalesce(requester, '') <> '' AS has_requester,
-    {_encode("status", STATUS_CODES)} AS status_code
+    epoch_us(occurred_at) AS at_us,
+    (seq << 8) | CASE event_type
+        WHEN 'test.requested' THEN {_encode("queue", QUEUE_CODES)}
+            + CASE WHEN coalesce(requester, '') <> '' THEN {_HAS_REQUESTER} ELSE 0 END
+        WHEN 'results.published' THEN {_encode("status", STATUS_CODES)}
+        WHEN 'test.dropped' THEN 1
+        ELSE 0 END AS tag,
+    CASE WHEN run_id IS NOT NULL THEN hash(run_id) END AS run_h
 FROM _events
 WHERE event_type IN ({_quoted((*TEST_EVENT_TYPES, "results.published"))})
 """
 
 # What a run keeps of its events. Within a run each kind occurs at most once (the
-# cutting rules make sure), so min() over a filter picks that one event's value.
+# cutting rules make sure; a finish and a drop are both its one end), so min() over
+# a filter picks that one event's value.
 _RUN_AGGREGATES = """
-    min(occurred_at) FILTER (kind = 0) AS requested_at,
-    min(seq) FILTER (kind = 0) AS request_seq,
-    min(queue_code) FILTER (kind = 0) AS queue_code,
-    bool_or(has_requester) FILTER (kind = 0) AS request_has_requester,
-    min(occurred_at) FILTER (kind = 1) AS observed_start_at,
-    min(seq) FILTER (kind = 1) AS start_seq,
-    min(occurred_at) FILTER (kind = 2) AS finished_at,
-    min(seq) FILTER (kind = 2) AS finish_seq,
-    min(run_h) FILTER (kind = 2) AS finish_run_h,
-    min(occurred_at) FILTER (kind = 3) AS dropped_at,
-    min(seq) FILTER (kind = 3) AS drop_seq"""
+    min(at_us) FILTER (kind = 0) AS requested_us,
+    min(tag) FILTER (kind = 0) AS request_tag,
+    min(at_us) FILTER (kind = 1) AS started_us,
+    min(tag) FILTER (kind = 1) AS start_tag,
+    min(at_us) FILTER (kind IN (2, 3)) AS ended_us,
+    min(tag) FILTER (kind IN (2, 3)) AS end_tag,
+    min(run_h) FILTER (kind = 2) AS finish_run_h"""
+
 
 def _before(a: tuple[str, str], b: tuple[str, str]) -> str:
-    """``(a_at, a_seq) < (b_at, b_seq)``, true when either event is absent."""
-    (a_at, a_seq), (b_at, b_seq) = a, b
+    """``(a_at, a_tag) < (b_at, b_tag)``, true when either event is absent."""
+    (a_at, a_tag), (b_at, b_tag) = a, b
     return (
         f"({a_at} IS NULL OR {b_at} IS NULL OR {a_at} < {b_at} "
-        f"OR ({a_at} = {b_at} AND {a_seq} < {b_seq}))"
+        f"OR ({a_at} = {b_at} AND {a_tag} < {b_tag}))"
     )
 
 
-_REQ = ("requested_at", "request_seq")
-_START = ("observed_start_at", "start_seq")
-_END = ("coalesce(finished_at, dropped_at)", "coalesce(finish_seq, drop_seq)")
+# The slot of an event in its run: request 0, start 1, end (finish or drop) 2,
+# published result 3.
+_SLOT = "(1::UTINYINT << (least(kind, 2) + (kind = 4)::UTINYINT))"
 
-# A key is "simple" when its events cannot cut into more than one run: at most one
-# event of each kind, in the order request < start < end (by occurred_at, then seq),
-# and at most one published result. Every other key goes through the window path.
+# A key is "simple" when its events cannot cut into more than one run: no two events
+# in one slot (count = number of slots used), in the order request < start < end (by
+# occurred_at, then seq). Every other key goes through the window path.
 _SIMPLE = f"""(
-    n_requested <= 1 AND n_started <= 1 AND n_ended <= 1 AND n_published <= 1
-    AND {_before(_REQ, _START)} AND {_before(_REQ, _END)} AND {_before(_START, _END)}
+    n_events = bit_count(slots)
+    AND {_before(("requested_us", "request_tag"), ("started_us", "start_tag"))}
+    AND {_before(("requested_us", "request_tag"), ("ended_us", "end_tag"))}
+    AND {_before(("started_us", "start_tag"), ("ended_us", "end_tag"))}
 )"""
 
-# One row per test key, from numeric and short-text aggregates only (cheap even over
-# 10 M events). Most keys hold exactly one run: for those this row already is the
-# run's skeleton, no window function needed.
+# One row per test key, from a dozen numeric aggregates (the cost of this step grows
+# with their number). Most keys hold exactly one run: for those this row already is
+# the run's skeleton, no window function needed.
 TEST_KEYS: Final = f"""
 SELECT *, {_SIMPLE} AS simple FROM (
 SELECT
     test_key,
-    count(*) FILTER (kind = 0) AS n_requested,
-    count(*) FILTER (kind = 1) AS n_started,
-    count(*) FILTER (kind IN (2, 3)) AS n_ended,
-    count(*) FILTER (kind = 4) AS n_published,{_RUN_AGGREGATES},
-    min(run_h) FILTER (kind = 4) AS publish_run_h,
-    min(occurred_at) FILTER (kind = 4) AS published_at,
-    min(seq) FILTER (kind = 4) AS publish_seq,
-    min(status_code) FILTER (kind = 4) AS publish_status_code
+    count(*) AS n_events,
+    bit_or({_SLOT}) AS slots,{_RUN_AGGREGATES},
+    min(at_us) FILTER (kind = 4) AS published_us,
+    min(tag) FILTER (kind = 4) AS publish_tag,
+    min(run_h) FILTER (kind = 4) AS publish_run_h
 FROM _test_events
 GROUP BY test_key
-HAVING count(*) FILTER (kind < 4) > 0
+HAVING slots & 7 <> 0
 )
 """
 
+_RUN_FIELDS = "requested_us, request_tag, started_us, start_tag, ended_us, end_tag"
 
-_RUN_FIELDS = """
-    requested_at, request_seq, queue_code, request_has_requester, observed_start_at,
-    start_seq, finished_at, finish_seq, dropped_at, drop_seq"""
-
-#: Runs as numbers: (test_key, attempt), the time and seq of each of its events, and
-#: the published result attached (by run_id).
+#: Runs as numbers: (test_key, attempt), the time and tag of each of its events, and
+#: the published result attached (by run_id). Only the keys that are not simple are
+#: read a second time (their events, from the store) and cut with window functions.
 RUN_SKELETONS: Final = f"""
 WITH keys AS MATERIALIZED (
     -- named once: a lazy view would otherwise compute the aggregation twice
     SELECT * FROM _test_keys
-), complex AS (
-    SELECT test_key FROM keys WHERE NOT simple
 ), ev AS (
-    SELECT * FROM _test_events WHERE test_key IN (SELECT test_key FROM complex)
+    SELECT * FROM _test_events
+    WHERE test_key IN (SELECT test_key FROM keys WHERE NOT simple)
 ), cut AS (
     -- docs/events.md: a request always opens a run; any other event opens one when
     -- the key's previous event is not of a lower rank (requested 0 < started 1 < end 2)
     SELECT *, coalesce(least(kind, 2) <= least(lag(kind) OVER w, 2), true) AS opens
     FROM ev
     WHERE kind < 4
-    WINDOW w AS (PARTITION BY test_key ORDER BY occurred_at, seq)
+    WINDOW w AS (PARTITION BY test_key ORDER BY at_us, tag)
 ), numbered AS (
     SELECT *, sum(opens::INTEGER) OVER (
-        PARTITION BY test_key ORDER BY occurred_at, seq ROWS UNBOUNDED PRECEDING
+        PARTITION BY test_key ORDER BY at_us, tag ROWS UNBOUNDED PRECEDING
     ) AS attempt
     FROM cut
 ), complex_runs AS (
-    SELECT test_key, attempt,{_RUN_AGGREGATES}, min(occurred_at) AS opened_at
+    SELECT test_key, attempt,{_RUN_AGGREGATES}, min(at_us) AS opened_us
     FROM numbered
     GROUP BY test_key, attempt
 ), complex_published AS (
-    -- results published for these keys attach to the runs with the same run_id
-    SELECT test_key, run_h, min(occurred_at) AS published_at,
-           arg_max(status_code, {_ord()}) AS status_code, arg_max(seq, {_ord()}) AS publish_seq
+    -- results published for these keys attach to the runs with the same run_id:
+    -- the first publication's time, the latest one's status
+    SELECT test_key, run_h, min(at_us) AS published_us,
+           arg_max(tag, (at_us::HUGEINT << 64) + tag) AS publish_tag
     FROM ev
     WHERE kind = 4
     GROUP BY test_key, run_h
 )
 SELECT
-    test_key, 1 AS attempt, 1 AS attempts, NULL::TIMESTAMPTZ AS next_opened_at,{_RUN_FIELDS},
+    test_key, 1 AS attempt, 1 AS attempts, NULL::BIGINT AS next_opened_us, {_RUN_FIELDS},
     -- the one published result attaches when it names the run's run_id
-    CASE WHEN publish_run_h = finish_run_h THEN published_at END AS published_at,
-    CASE WHEN publish_run_h = finish_run_h THEN publish_status_code END AS status_code,
-    CASE WHEN publish_run_h = finish_run_h THEN publish_seq END AS publish_seq
+    CASE WHEN publish_run_h = finish_run_h THEN published_us END AS published_us,
+    CASE WHEN publish_run_h = finish_run_h THEN publish_tag END AS publish_tag
 FROM keys
 WHERE simple
 UNION ALL
 SELECT
     r.test_key, r.attempt::INTEGER, (count(*) OVER (PARTITION BY r.test_key))::INTEGER,
-    lead(r.opened_at) OVER (PARTITION BY r.test_key ORDER BY r.attempt) AS next_opened_at,
+    lead(r.opened_us) OVER (PARTITION BY r.test_key ORDER BY r.attempt),
     {", ".join("r." + f.strip() for f in _RUN_FIELDS.split(","))},
-    p.published_at, p.status_code, p.publish_seq
+    p.published_us, p.publish_tag
 FROM complex_runs AS r
 LEFT JOIN complex_published AS p ON p.test_key = r.test_key AND p.run_h = r.finish_run_h
 """
 
 _SORTED = "CASE WHEN len({0}) > 1 THEN list_sort({0}) ELSE {0} END"
+
+
+def _at(us: str) -> str:
+    return f"make_timestamptz({us})"
+
 
 # Each run takes its names and result from its events, by seq (joins on one integer
 # column, cheaper than carrying texts through the aggregation): the finishing event
@@ -218,7 +217,20 @@ _SORTED = "CASE WHEN len({0}) > 1 THEN list_sort({0}) ELSE {0} END"
 # from their first event, the worker from their start, the drop's detail.
 TEST_RUNS: Final = f"""
 WITH s AS (
-    SELECT *, coalesce(request_seq, start_seq, finish_seq, drop_seq) AS opened_seq
+    SELECT
+        test_key, attempt, attempts, next_opened_us, requested_us, started_us,
+        published_us,
+        request_tag >> 8 AS request_seq,
+        (request_tag & 255)::UTINYINT AS request_code,
+        start_tag >> 8 AS start_seq,
+        CASE WHEN end_tag & 255 = 0 THEN ended_us END AS finished_us,
+        CASE WHEN end_tag & 255 = 0 THEN end_tag >> 8 END AS finish_seq,
+        CASE WHEN end_tag & 255 = 1 THEN ended_us END AS dropped_us,
+        CASE WHEN end_tag & 255 = 1 THEN end_tag >> 8 END AS drop_seq,
+        publish_tag >> 8 AS publish_seq,
+        (publish_tag & 255)::UTINYINT AS status_code,
+        coalesce(request_tag, start_tag, end_tag) >> 8 AS opened_seq,
+        coalesce(requested_us, started_us, ended_us) AS opened_us
     FROM _run_skeletons
 ), f AS (
     SELECT seq, release, arch, testsrc, triggers, run_id, exitcode, outcome, duration,
@@ -235,7 +247,8 @@ WITH s AS (
       AND seq IN (
           SELECT unnest([opened_seq, start_seq, drop_seq]) FROM s WHERE finish_seq IS NULL
           UNION ALL
-          SELECT request_seq FROM s WHERE request_has_requester OR queue_code = {OTHER}
+          SELECT request_seq FROM s
+          WHERE request_code >= {_HAS_REQUESTER} OR request_code = {OTHER}
           UNION ALL
           SELECT publish_seq FROM s WHERE status_code = {OTHER}
       )
@@ -249,10 +262,11 @@ WITH s AS (
         f.run_id, f.exitcode, f.outcome, f.duration, f.test_version,
         f.requester AS finish_requester, f.worker AS finish_worker,
         b.worker AS start_worker, d.detail AS drop_detail,
-        {_decode("s.queue_code", QUEUE_CODES, "xr.queue")} AS queue,
-        CASE WHEN s.request_has_requester THEN xr.requester END AS request_requester,
+        {_decode(f"(s.request_code & {OTHER})", QUEUE_CODES, "xr.queue")} AS queue,
+        CASE WHEN s.request_code >= {_HAS_REQUESTER} THEN xr.requester END
+            AS request_requester,
         {_decode("s.status_code", STATUS_CODES, "xp.status")} AS britney_status,
-        coalesce(s.observed_start_at, s.finished_at - to_seconds(f.duration)) AS started_at
+        coalesce(s.started_us, s.finished_us - f.duration::BIGINT * 1000000) AS start_us
     FROM f  -- built on s, probed with f (see BUILD_SETTINGS in connect.py)
     RIGHT JOIN s ON f.seq = s.finish_seq
     LEFT JOIN x AS o ON o.seq = s.opened_seq AND s.finish_seq IS NULL
@@ -265,25 +279,28 @@ SELECT
     release, arch, testsrc, {_SORTED.format("raw_triggers")} AS triggers, queue,
     coalesce(request_requester, finish_requester) AS requester,
     CASE
-        WHEN finished_at IS NOT NULL THEN 'finished'
-        WHEN dropped_at IS NOT NULL THEN 'dropped'
+        WHEN finished_us IS NOT NULL THEN 'finished'
+        WHEN dropped_us IS NOT NULL THEN 'dropped'
         WHEN attempt < attempts THEN 'abandoned'
-        WHEN observed_start_at IS NOT NULL THEN 'running'
+        WHEN started_us IS NOT NULL THEN 'running'
         ELSE 'queued'
     END AS state,
-    requested_at, started_at, finished_at, dropped_at,
-    CASE WHEN attempt < attempts AND finished_at IS NULL AND dropped_at IS NULL
-         THEN next_opened_at END AS abandoned_at,
-    published_at,
-    (epoch_us(started_at) - epoch_us(requested_at)) / 1e6 AS queue_wait_s,
-    coalesce((epoch_us(finished_at) - epoch_us(started_at)) / 1e6, duration) AS run_time_s,
-    (epoch_us(published_at) - epoch_us(finished_at)) / 1e6 AS pickup_delay_s,
+    {_at("requested_us")} AS requested_at,
+    {_at("start_us")} AS started_at,
+    {_at("finished_us")} AS finished_at,
+    {_at("dropped_us")} AS dropped_at,
+    CASE WHEN attempt < attempts AND finished_us IS NULL AND dropped_us IS NULL
+         THEN {_at("next_opened_us")} END AS abandoned_at,
+    {_at("published_us")} AS published_at,
+    (start_us - requested_us) / 1e6 AS queue_wait_s,
+    coalesce((finished_us - start_us) / 1e6, duration) AS run_time_s,
+    (published_us - finished_us) / 1e6 AS pickup_delay_s,
     exitcode, outcome, duration, run_id, test_version, britney_status,
     coalesce(finish_worker, start_worker) AS worker,
     drop_detail,
     attempt, attempts, test_key,
-    coalesce(requested_at, observed_start_at, finished_at, dropped_at) AS opened_at,
-    coalesce(request_seq, start_seq, finish_seq, drop_seq) AS opened_seq
+    {_at("opened_us")} AS opened_at,
+    opened_seq
 FROM joined
 """
 

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from pkgflow.config import store_path
 from pkgflow.errors import SchemaError, StorageError
+from pkgflow.events.keys import with_test_keys
 from pkgflow.events.parse import Rejection, parse_records
 from pkgflow.events.schema import (
     EVENT_DICTIONARY_COLUMNS,
@@ -66,6 +67,16 @@ _SPECS: dict[Table, _TableSpec] = {
         SAMPLE_SCHEMA, SAMPLE_POLARS_SCHEMA, "sample_id", "observed_at", SAMPLE_DICTIONARY_COLUMNS
     ),
 }
+
+
+#: How compaction orders a closed partition (before time and seq): events by type,
+#: so that each row group holds one or two types and a reader asking for some types
+#: (replay reads finished tests, upload events, ...) skips the other row groups by
+#: their statistics instead of decoding them. Within a type, time order keeps
+#: time-range pruning.
+COMPACT_ORDER: dict[Table, tuple[str, ...]] = {"events": ("event_type",), "queue_depth": ()}
+#: Rows per row group in compacted files: small enough for that skipping to pay.
+COMPACT_ROW_GROUP_ROWS = 64 * 1024
 
 
 @dataclass
@@ -191,10 +202,11 @@ class EventStore:
             pl.lit(None, dtype=spec.polars_schema[c]).alias(c) for c in missing
         )
         try:
-            return frame.select(pl.col(c).cast(spec.polars_schema[c]) for c in wanted)
+            frame = frame.select(pl.col(c).cast(spec.polars_schema[c]) for c in wanted)
         except pl.exceptions.PolarsError as exc:
             msg = f"cannot append to {table}: {exc}"
             raise SchemaError(msg) from exc
+        return with_test_keys(frame) if table == "events" else frame
 
     def _append(self, table: Table, frame: pl.DataFrame) -> AppendResult:
         spec = _SPECS[table]
@@ -316,6 +328,7 @@ class EventStore:
         frame: pl.DataFrame,
         kind: Literal["part", "compact"] = "part",
         seq_range: tuple[int, int] | None = None,
+        row_group_rows: int = 256 * 1024,
     ) -> Path:
         """Write ``frame`` as one file of a partition: staged, fsynced, renamed in.
 
@@ -338,7 +351,7 @@ class EventStore:
                     handle,
                     compression="zstd",
                     use_dictionary=spec.dictionary_columns,
-                    row_group_size=256 * 1024,
+                    row_group_size=row_group_rows,
                 )
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -418,11 +431,16 @@ class EventStore:
         return con.sql(self.read_parquet_sql(table, start, end))
 
     def read_parquet_sql(
-        self, table: Table = "events", start: date | None = None, end: date | None = None
+        self,
+        table: Table = "events",
+        start: date | None = None,
+        end: date | None = None,
+        paths: Sequence[Path] | None = None,
     ) -> str:
-        """A ``SELECT`` over the live files, typed like the current schema."""
+        """A ``SELECT`` over the live files (or the given ``paths``), typed like the
+        current schema: columns an old file lacks read as NULL."""
         spec = _SPECS[table]
-        paths = self.files(table, start, end)
+        paths = self.files(table, start, end) if paths is None else paths
         columns = ", ".join(
             f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in spec.schema
         )
@@ -476,14 +494,18 @@ class EventStore:
             files = data_files(folder)
         covered = covered_files(files)
         inputs = [f for f in files if f not in set(covered)]
-        if len(inputs) > 1:
+        # a lone appended file is rewritten too: compacted files have the read layout
+        if len(inputs) > 1 or any(not f.is_compacted for f in inputs):
             frame = self._read_files(table, [f.path for f in inputs]).collect()
             merged = frame.sort("seq").unique(spec.id_column, keep="first", maintain_order=True)
             result.duplicates_dropped += frame.height - merged.height
             seq_range = (inputs[0].first_seq, max(f.last_seq for f in inputs))
-            # closed partitions are sorted by time: row-group statistics then prune well
-            merged = merged.sort(spec.time_column, "seq")
-            self._write_partition(table, day, merged, "compact", seq_range)
+            merged = merged.sort(*COMPACT_ORDER[table], spec.time_column, "seq")
+            if table == "events":  # files written before keys were stored get them now
+                merged = with_test_keys(merged)
+            self._write_partition(
+                table, day, merged, "compact", seq_range, row_group_rows=COMPACT_ROW_GROUP_ROWS
+            )
             covered = inputs
             result.files_before += len(inputs)
             result.files_after += 1
@@ -530,4 +552,5 @@ def _duck_type(arrow_type: pa.DataType) -> str:
         pa.int16(): "SMALLINT",
         pa.int32(): "INTEGER",
         pa.int64(): "BIGINT",
+        pa.uint64(): "UBIGINT",
     }[arrow_type]

@@ -111,6 +111,11 @@ def test_old_files_with_fewer_columns_stay_readable(store: EventStore) -> None:
     compacted = store.scan().sort("seq").collect()
     assert compacted["event_id"].to_list() == ["evt-0", "old-1"]
     assert compacted["testsrc"].to_list() == ["pkg0", "ancient"]
+    # and stores the test key the old file lacked, as an append would have
+    assert frame["test_key"][1] is None
+    fresh = EventStore(store.root.parent / "fresh")
+    fresh.append(frame.filter(pl.col("event_id") == "old-1").drop("test_key"))
+    assert compacted["test_key"][1] == fresh.scan().collect()["test_key"][0] is not None
 
 
 def test_compaction_merges_closed_partitions_and_drops_duplicates(store: EventStore) -> None:
