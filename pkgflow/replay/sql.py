@@ -352,9 +352,12 @@ LEFT JOIN per_upload AS p USING (release, package, version)
 """
 
 # Tests of an upload: runs whose triggers name it, reduced to the latest run of each
-# (test package, arch) -- a retry replaces the earlier result, as in britney. Grouped
-# by 64-bit hashes with numeric aggregates only (state and result as small codes);
-# names are looked up once per upload.
+# (test package, arch) -- a retry replaces the earlier result, as in britney. Totals
+# over all runs are per-upload aggregates (few groups: cheap). The latest run of a
+# (upload, test) pair is, when only one-trigger runs of one test key name the pair
+# (nearly always), simply the key's last attempt; the rare pairs that a run with
+# several triggers also names are grouped explicitly. Uploads and tests are 64-bit
+# hashes; names are looked up once per upload.
 _RUN_CODE = f"""CASE state
         WHEN 'queued' THEN 0 WHEN 'running' THEN 1
         WHEN 'finished' THEN CASE WHEN outcome IN ({_quoted(PASSING_OUTCOMES)}) THEN 2 ELSE 3 END
@@ -364,11 +367,13 @@ UPLOAD_TESTS: Final = f"""
 WITH per_trigger AS (
     -- unnest only where there is more than one trigger (it is slow, and rarely needed)
     SELECT release, triggers[1] AS trigger, testsrc, arch, state, outcome, requested_at,
-           finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
+           finished_at, opened_at, opened_seq, queue_wait_s, run_time_s,
+           attempt = attempts AS last_of_key, false AS shared
     FROM test_runs WHERE len(triggers) = 1
     UNION ALL
-    SELECT release, unnest(list_distinct(triggers)) AS trigger, testsrc, arch, state, outcome,
-           requested_at, finished_at, opened_at, opened_seq, queue_wait_s, run_time_s
+    SELECT release, unnest(list_distinct(triggers)) AS trigger, testsrc, arch, state,
+           outcome, requested_at, finished_at, opened_at, opened_seq, queue_wait_s,
+           run_time_s, false, true
     FROM test_runs WHERE len(triggers) > 1
 ), coded AS (
     SELECT
@@ -377,20 +382,29 @@ WITH per_trigger AS (
         {_ord("opened_at", "opened_seq")} AS opened_ord,
         CASE WHEN finished_at IS NOT NULL THEN {_ord("finished_at", "opened_seq")} END
             AS finished_ord,
-        finished_at, coalesce(requested_at, opened_at) AS first_at, opened_seq,
-        queue_wait_s, run_time_s
+        finished_at, coalesce(requested_at, opened_at) AS first_at,
+        queue_wait_s, run_time_s, last_of_key, shared
     FROM per_trigger
     WHERE trigger LIKE '%/%' AND NOT starts_with(trigger, 'migration-reference/')
-), latest AS (
-    SELECT upload_h, test_h,
-        arg_max(code, opened_ord) AS code,
-        count(*) AS runs,
-        max(finished_at) AS last_finished_at,
+), totals AS (
+    SELECT upload_h,
+        any_value(release) AS release, any_value(trigger) AS trigger,
+        count(*) AS runs_total,
+        min(first_at) AS first_test_requested_at,
+        max(finished_at) AS last_result_at,
         max(finished_ord) AS last_finished_ord,
-        min(first_at) AS first_requested_at,
-        sum(queue_wait_s) AS queue_wait_s,
-        sum(run_time_s) AS run_time_s
+        sum(queue_wait_s) AS queue_wait_s_total,
+        sum(run_time_s) AS run_time_s_total
     FROM coded
+    GROUP BY upload_h
+), shared_pairs AS (
+    SELECT DISTINCT upload_h, test_h FROM coded WHERE shared
+), latest AS (
+    SELECT upload_h, code FROM coded
+    WHERE last_of_key AND (upload_h, test_h) NOT IN (SELECT * FROM shared_pairs)
+    UNION ALL
+    SELECT upload_h, arg_max(code, opened_ord) FROM coded
+    WHERE (upload_h, test_h) IN (SELECT * FROM shared_pairs)
     GROUP BY upload_h, test_h
 ), per_upload AS (
     SELECT upload_h,
@@ -399,31 +413,23 @@ WITH per_trigger AS (
         count(*) FILTER (code = 3) AS tests_failed,
         count(*) FILTER (code = 1) AS tests_running,
         count(*) FILTER (code = 0) AS tests_queued,
-        count(*) FILTER (code = 4) AS tests_dropped,
-        sum(runs) AS runs_total,
-        min(first_requested_at) AS first_test_requested_at,
-        max(last_finished_at) AS last_result_at,
-        max(last_finished_ord) AS last_finished_ord,
-        sum(queue_wait_s) AS queue_wait_s_total,
-        sum(run_time_s) AS run_time_s_total
+        count(*) FILTER (code = 4) AS tests_dropped
     FROM latest
-    GROUP BY upload_h
-), names AS (
-    SELECT upload_h, any_value(release) AS release, any_value(trigger) AS trigger
-    FROM coded
     GROUP BY upload_h
 )
 SELECT
-    n.release,
-    split_part(n.trigger, '/', 1) AS package,
-    substr(n.trigger, strpos(n.trigger, '/') + 1) AS version,
-    p.* EXCLUDE (upload_h, last_finished_ord),
+    t.release,
+    split_part(t.trigger, '/', 1) AS package,
+    substr(t.trigger, strpos(t.trigger, '/') + 1) AS version,
+    p.tests_total, p.tests_passed, p.tests_failed, p.tests_running, p.tests_queued,
+    p.tests_dropped, t.runs_total, t.first_test_requested_at, t.last_result_at,
+    t.queue_wait_s_total, t.run_time_s_total,
     r.outcome AS last_result,
     r.testsrc || '/' || r.arch AS last_result_test
-FROM per_upload AS p
-JOIN names AS n USING (upload_h)
+FROM totals AS t
+JOIN per_upload AS p USING (upload_h)
 LEFT JOIN test_runs AS r
-  ON r.opened_seq = (p.last_finished_ord & 18446744073709551615)::BIGINT
+  ON r.opened_seq = (t.last_finished_ord & 18446744073709551615)::BIGINT
 """
 
 _END_TYPES = _quoted(("upload.migrated", "upload.superseded", "upload.removed"))
