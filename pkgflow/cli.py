@@ -505,7 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default: <store>/reports)"
     )
 
-    compact = add("compact", cmd_compact, "merge small files of closed partitions (deduplicating)")
+    compact = add(
+        "compact", cmd_compact, "rewrite closed partitions as one sorted file each (deduplicating)"
+    )
     compact.add_argument(
         "--before", type=_date, default=None, help="compact partitions before this date (default: today UTC)"
     )
