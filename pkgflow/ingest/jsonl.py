@@ -10,13 +10,15 @@ import gzip
 import lzma
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
+
+import polars as pl
 
 from pkgflow.errors import IngestError
 from pkgflow.events.parse import ParsedBatch, Rejection, parse_block
@@ -95,20 +97,23 @@ class _Numbering:
     next_line: int = 1
 
 
-def _store_batch(
+def _store_batches(
     store: EventStore,
-    batch: ParsedBatch,
+    batches: list[ParsedBatch],
     origin: str,
     numbering: _Numbering,
     report: IngestReport,
     started: float,
     progress: Callable[[IngestReport], None] | None,
 ) -> None:
-    shift = numbering.next_line - 1
-    numbering.next_line += batch.lines
-    rejections = [replace(r, line_number=r.line_number + shift) for r in batch.rejections]
-    result = store.append(batch.events.drop("line_number"))
-    report.lines += batch.lines
+    """Append consecutive parsed blocks of one file as one batch."""
+    rejections: list[Rejection] = []
+    for batch in batches:
+        shift = numbering.next_line - 1
+        numbering.next_line += batch.lines
+        report.lines += batch.lines
+        rejections += [replace(r, line_number=r.line_number + shift) for r in batch.rejections]
+    result = store.append(pl.concat([batch.events for batch in batches]).drop("line_number"))
     report.accepted += result.accepted
     report.duplicates += result.duplicates
     report.rejected += len(rejections)
@@ -143,13 +148,17 @@ def ingest_jsonl(
     def store_oldest() -> None:
         # one writer appends the batches one at a time, in input order: sequence
         # numbers follow the input, and memory stays bounded (PARSERS + 1 batches)
+        # (with the blocks of the same file parsed meanwhile: fewer, bigger appends when
+        # the writer is the slower one, as at the end)
         nonlocal stored
         future, origin, numbering = parsed.popleft()
-        batch = future.result()
+        batches = [future.result()]
         if stored is not None:
             stored.result()
+        while parsed and parsed[0][2] is numbering and parsed[0][0].done():
+            batches.append(parsed.popleft()[0].result())
         stored = writer.submit(
-            _store_batch, store, batch, origin, numbering, report, started, progress
+            _store_batches, store, batches, origin, numbering, report, started, progress
         )
 
     with (
