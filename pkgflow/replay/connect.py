@@ -23,6 +23,7 @@ from pkgflow.store import EventStore
 #: and the benchmark read, in dependency order.
 DEFAULT_MATERIALIZED: tuple[str, ...] = (
     "_test_keys",
+    "_run_skeletons",
     "test_runs",
     "_upload_events",
     "_upload_tests",
@@ -40,7 +41,8 @@ BUILD_SETTINGS: dict[str, dict[str, str]] = {
 #: Intermediate tables dropped (their views restored) once the table that consumes
 #: them is built: keeps peak memory near the size of the projections themselves.
 TRANSIENT: dict[str, str] = {
-    "_test_keys": "test_runs",
+    "_test_keys": "_run_skeletons",
+    "_run_skeletons": "test_runs",
     "_upload_tests": "uploads",
     "_uploads_core": "uploads",
 }

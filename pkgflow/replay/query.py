@@ -26,7 +26,7 @@ _ALLOWED: Final = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 #: Materialised tables each projection needs (a lazy view recomputes its shared
 #: steps for every reference, which is slow on big stores).
 _NEEDS: Final[dict[str, tuple[str, ...]]] = {
-    "test_runs": ("_test_keys", "test_runs"),
+    "test_runs": ("_test_keys", "_run_skeletons", "test_runs"),
     "uploads": ("_upload_events", "_upload_tests", "_uploads_core", "uploads"),
     "in_flight": ("in_flight",),
     "stage_intervals": (),
