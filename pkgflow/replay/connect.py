@@ -130,16 +130,18 @@ def _has_test_keys(path: str) -> bool:
     return TEST_KEY in pq.read_schema(path).names
 
 
+#: The columns a test key is computed from (pkgflow/events/keys.py).
+_KEY_INPUTS = ("event_type", "release", "arch", "testsrc", "triggers")
+
+
 def _test_keys_udf(
     event_type: pa.Array, release: pa.Array, arch: pa.Array, testsrc: pa.Array, triggers: pa.Array
 ) -> pa.Array:
-    frame = pl.DataFrame(
-        [pl.Series(n, a) for n, a in zip(_KEY_INPUTS, (event_type, release, arch, testsrc, triggers))]
-    )
+    """DuckDB function ``pkgflow_test_key(<_KEY_INPUTS>)``: the same keys the store
+    writes, for rows of files written before it wrote them."""
+    columns = (event_type, release, arch, testsrc, triggers)
+    frame = pl.DataFrame([pl.Series(n, a) for n, a in zip(_KEY_INPUTS, columns, strict=True)])
     return with_test_keys(frame).get_column(TEST_KEY).to_arrow()
-
-
-_KEY_INPUTS = ("event_type", "release", "arch", "testsrc", "triggers")
 
 
 def _events_sql(store: EventStore, con: duckdb.DuckDBPyConnection, window: Window) -> str:
