@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -95,6 +96,7 @@ def main() -> None:
 
     source = simulated_jsonl(args.days)
     size_mb = source.stat().st_size / 1e6
+    load_before = os.getloadavg()
     results: dict[str, list[float]] = {"pkgflow ingest": [], "baseline (pyarrow json+dataset)": []}
     events = 0
     for _ in range(args.repeat):
@@ -105,12 +107,14 @@ def main() -> None:
             finally:
                 shutil.rmtree(workdir)
             results[name].append(seconds)
-    print(f"input: {source.name}, {events:,} events, {size_mb:.0f} MB")
+    print(f"input: {source.name}, {events:,} events, {size_mb:.0f} MB; {os.cpu_count()} cores, "
+          f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     rates = {}
     for name, times in results.items():
         median = statistics.median(times)
         rates[name] = events / median
-        print(f"{name:34s} median {median:6.2f} s  {rates[name]:>12,.0f} events/s")
+        runs = " ".join(f"{t:.2f}" for t in times)
+        print(f"{name:34s} median {median:6.2f} s  {rates[name]:>12,.0f} events/s  (runs {runs} s)")
     ours, base = rates["pkgflow ingest"], rates["baseline (pyarrow json+dataset)"]
     print(f"pkgflow / baseline: {ours / base:.2f}x   target: >= 300,000 events/s "
           f"({'met' if ours >= 300_000 else 'NOT met'})")

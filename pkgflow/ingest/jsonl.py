@@ -147,7 +147,7 @@ def ingest_jsonl(
 
     def store_oldest() -> None:
         # one writer appends the batches one at a time, in input order: sequence
-        # numbers follow the input, and memory stays bounded (PARSERS + 1 batches)
+        # numbers follow the input, and memory stays bounded (a few blocks)
         # (with the blocks of the same file parsed meanwhile: fewer, bigger appends when
         # the writer is the slower one, as at the end)
         nonlocal stored
