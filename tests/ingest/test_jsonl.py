@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import lzma
 import random
@@ -14,6 +15,7 @@ import duckdb
 import pytest
 
 from pkgflow.cli import main
+from pkgflow.ingest.jsonl import ingest_jsonl, read_blocks
 from pkgflow.store import EventStore
 from tests.conftest import finished_event, write_jsonl
 
@@ -127,3 +129,31 @@ def test_every_command_has_help(command: str, capsys) -> None:
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: pkgflow" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 7, 64, 10_000])
+def test_blocks_hold_whole_lines_and_lose_nothing(batch_bytes: int) -> None:
+    data = b'{"a": 1}\n\n' + b'{"long": "' + b"x" * 100 + b'"}\n' + b'{"last": "no newline"}'
+    blocks = list(read_blocks(io.BytesIO(data), batch_bytes))
+    assert b"".join(blocks) == data
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+
+
+def test_line_numbers_and_seq_follow_the_input_across_many_blocks(tmp_path: Path) -> None:
+    # tiny blocks: parsed two at a time and appended in order, some together
+    lines = []
+    for i in range(300):
+        lines.append(json.dumps(finished_event(i)))
+        if i % 37 == 0:
+            lines += ["", "{broken"]
+    source = tmp_path / "many.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    store = EventStore(tmp_path / "store")
+    report = ingest_jsonl(store, [source], batch_bytes=2_000)
+    assert (report.lines, report.accepted, report.rejected) == (len(lines), 300, 9)
+    assert [r.line_number for _, r in report.first_rejections] == [
+        n for n, line in enumerate(lines, start=1) if line == "{broken"
+    ][:5]
+    assert all(r["line"] == lines[r["line_number"] - 1] for r in _quarantined(tmp_path / "store"))
+    stored = store.scan().sort("seq").collect()["event_id"].to_list()
+    assert stored == [f"evt-{i}" for i in range(300)]
