@@ -45,3 +45,13 @@ def test_a_stored_key_is_kept() -> None:
         testsrc=["glibc"], triggers=[["a/2"]],
     ).with_columns(pl.lit(7, pl.UInt64).alias(TEST_KEY))
     assert with_test_keys(frame)[TEST_KEY].to_list() == [7]
+
+
+def test_three_triggers_in_any_order_give_one_key() -> None:
+    orders = [["c/1", "b/1", "a/1"], ["a/1", "c/1", "b/1"], ["b/1", "a/1", "c/1"]]
+    frame = _frame(
+        event_type=["test.finished"] * 3, release=["noble"] * 3, arch=["amd64"] * 3,
+        testsrc=["glibc"] * 3, triggers=orders,
+    )
+    keys = set(with_test_keys(frame)[TEST_KEY].to_list())
+    assert len(keys) == 1 and None not in keys
