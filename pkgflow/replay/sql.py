@@ -238,20 +238,29 @@ WITH s AS (
     FROM _events
     WHERE event_type = 'test.finished'
 ), x AS (
-    -- the few other events a run needs: names, start and drop of unfinished runs;
-    -- requests with a requester or an unlisted queue; unlisted britney statuses
-    SELECT seq, release, arch, testsrc, triggers, worker, detail, queue,
-           nullif(requester, '') AS requester, status
+    -- the few other events a run needs, each scan reading only the columns it
+    -- needs: names, start and drop of unfinished runs ...
+    SELECT seq, release, arch, testsrc, triggers, worker, detail
     FROM _events
-    WHERE event_type IN ('test.requested', 'test.started', 'test.dropped', 'results.published')
+    WHERE event_type IN ('test.requested', 'test.started', 'test.dropped')
       AND seq IN (
           SELECT unnest([opened_seq, start_seq, drop_seq]) FROM s WHERE finish_seq IS NULL
-          UNION ALL
+      )
+), xr AS (
+    -- ... requests with a requester or an unlisted queue ...
+    SELECT seq, queue, nullif(requester, '') AS requester
+    FROM _events
+    WHERE event_type = 'test.requested'
+      AND seq IN (
           SELECT request_seq FROM s
           WHERE request_code >= {_HAS_REQUESTER} OR request_code = {OTHER}
-          UNION ALL
-          SELECT publish_seq FROM s WHERE status_code = {OTHER}
       )
+), xp AS (
+    -- ... and unlisted britney statuses
+    SELECT seq, status
+    FROM _events
+    WHERE event_type = 'results.published'
+      AND seq IN (SELECT publish_seq FROM s WHERE status_code = {OTHER})
 ), joined AS (
     SELECT
         s.*,
@@ -272,8 +281,8 @@ WITH s AS (
     LEFT JOIN x AS o ON o.seq = s.opened_seq AND s.finish_seq IS NULL
     LEFT JOIN x AS b ON b.seq = s.start_seq AND s.finish_seq IS NULL
     LEFT JOIN x AS d ON d.seq = s.drop_seq
-    LEFT JOIN x AS xr ON xr.seq = s.request_seq
-    LEFT JOIN x AS xp ON xp.seq = s.publish_seq
+    LEFT JOIN xr ON xr.seq = s.request_seq
+    LEFT JOIN xp ON xp.seq = s.publish_seq
 )
 SELECT
     release, arch, testsrc, {_SORTED.format("raw_triggers")} AS triggers, queue,
