@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from pkgflow.errors import SchemaError
+from pkgflow.events.keys import TEST_KEYED_TYPES
 from pkgflow.events.schema import EVENT_POLARS_SCHEMA, STORE_COLUMNS
 from pkgflow.events.types import (
     ARCHES,
@@ -34,7 +35,6 @@ from pkgflow.events.types import (
     EXITCODE_OUTCOME,
     OUTCOMES,
     REQUIRED_FIELDS,
-    TEST_EVENT_TYPES,
 )
 from pkgflow.events.upcast import upcast
 
@@ -405,14 +405,16 @@ def _rules() -> tuple[pl.Expr, pl.Expr]:
             & _missing(name),
             pl.lit(f"missing field `{name}` (required for ") + pl.col("event_type") + pl.lit(")"),
         )
-    is_test = pl.col("event_type").is_in([*TEST_EVENT_TYPES, "results.published"])
+    is_test = pl.col("event_type").is_in(TEST_KEYED_TYPES)
     fail(
         is_test & (pl.col("triggers").list.len() == 0),
         "field `triggers` is empty; a test needs at least one `source/version` trigger",
     )
     fail(
         is_test
-        & ~pl.col("triggers").list.eval(pl.element().str.contains(r"^[^/\s]+/\S+$")).list.all(),
+        & ~pl.col("triggers")
+        .list.eval(pl.element().str.contains(r"^[^/\s]+/\S+$").fill_null(False))  # null: bad
+        .list.all(),
         pl.lit("field `triggers` must hold `source/version` strings (got ")
         + pl.col("triggers").list.join(" ").str.slice(0, 60)
         + pl.lit(")"),

@@ -138,7 +138,7 @@ def ingest_jsonl(
 ) -> IngestReport:
     """Append the events of JSON Lines files to ``store``; return the totals.
 
-    ``progress`` is called after every batch with the running totals.
+    ``progress`` is called after every append (one or more blocks) with the running totals.
     """
     report = IngestReport()
     started = time.perf_counter()

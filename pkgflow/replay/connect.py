@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -124,9 +125,14 @@ def _literal(moment: datetime) -> str:
     return f"TIMESTAMPTZ '{moment.astimezone(UTC).isoformat()}'"
 
 
+def _has_test_keys(path: Path) -> bool:
+    """Whether a stored file has the ``test_key`` column."""
+    stat = path.stat()  # compaction may rewrite a file in place: its stat tells
+    return _schema_has_test_keys(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 @functools.cache
-def _has_test_keys(path: str) -> bool:
-    """Whether a stored file has the ``test_key`` column (files never change)."""
+def _schema_has_test_keys(path: str, mtime_ns: int, size: int) -> bool:
     return TEST_KEY in pq.read_schema(path).names
 
 
@@ -148,7 +154,7 @@ def _events_sql(store: EventStore, con: duckdb.DuckDBPyConnection, window: Windo
     """The stored events; files written before test keys were stored get their keys
     computed here (slower, same values; ``pkgflow compact`` stores them)."""
     paths = store.files("events", window.start, window.end)
-    legacy = [p for p in paths if not _has_test_keys(str(p))]
+    legacy = [p for p in paths if not _has_test_keys(p)]
     if not legacy:
         return store.read_parquet_sql("events", paths=paths)
     con.create_function(
@@ -156,7 +162,7 @@ def _events_sql(store: EventStore, con: duckdb.DuckDBPyConnection, window: Windo
         ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]"], "UBIGINT",
         type="arrow", side_effects=False,
     )
-    keyed = [p for p in paths if _has_test_keys(str(p))]
+    keyed = [p for p in paths if _has_test_keys(p)]
     return (
         f"{store.read_parquet_sql('events', paths=keyed)} UNION ALL BY NAME "
         f"SELECT * REPLACE (pkgflow_test_key({', '.join(_KEY_INPUTS)}) AS {TEST_KEY}) "

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from pkgflow.events.types import TEST_EVENT_TYPES, UPLOAD_EVENT_TYPES
+from pkgflow.events.keys import TEST_KEYED_TYPES
+from pkgflow.events.types import UPLOAD_EVENT_TYPES
 
 #: Outcomes that count as a passed test (britney: PASS and NEUTRAL let an item migrate).
 PASSING_OUTCOMES: Final = ("pass", "neutral")
@@ -93,7 +94,7 @@ SELECT
         ELSE 0 END AS tag,
     CASE WHEN run_id IS NOT NULL THEN hash(run_id) END AS run_h
 FROM _events
-WHERE event_type IN ({_quoted((*TEST_EVENT_TYPES, "results.published"))})
+WHERE event_type IN ({_quoted(TEST_KEYED_TYPES)})
 """
 
 # What a run keeps of its events. Within a run each kind occurs at most once (the

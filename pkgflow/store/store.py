@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pkgflow.config import store_path
 from pkgflow.errors import SchemaError, StorageError
-from pkgflow.events.keys import with_test_keys
+from pkgflow.events.keys import TEST_KEY, with_test_keys
 from pkgflow.events.parse import Rejection, parse_records
 from pkgflow.events.schema import (
     EVENT_DICTIONARY_COLUMNS,
@@ -40,6 +40,7 @@ from pkgflow.events.schema import (
 )
 from pkgflow.store.layout import (
     TABLES,
+    DataFile,
     Table,
     covered_files,
     data_files,
@@ -106,10 +107,11 @@ class CompactResult:
 
 @dataclass
 class _KnownIds:
-    """Ids already stored in one partition, and the files they were read from."""
+    """Ids already stored in one partition, by the live file they were read from (a
+    file that compaction covered or retention removed drops out)."""
 
-    files: set[str] = field(default_factory=set)
-    ids: list[pl.Series] = field(default_factory=list)
+    by_file: dict[str, pl.Series] = field(default_factory=dict)
+    merged: pl.Series | None = None  # all of them, rebuilt when a file comes or goes
 
 
 def fsync_dir(path: Path) -> None:
@@ -206,7 +208,10 @@ class EventStore:
         except pl.exceptions.PolarsError as exc:
             msg = f"cannot append to {table}: {exc}"
             raise SchemaError(msg) from exc
-        return with_test_keys(frame) if table == "events" else frame
+        if table != "events":
+            return frame
+        # the store derives keys itself: a key sent along is not trusted
+        return with_test_keys(frame.with_columns(pl.lit(None, pl.UInt64).alias(TEST_KEY)))
 
     def _append(self, table: Table, frame: pl.DataFrame) -> AppendResult:
         spec = _SPECS[table]
@@ -271,8 +276,8 @@ class EventStore:
             for day, part, path in zip(days, parts, paths, strict=True):
                 result.files.append(path)
                 cache = self._known[(table, str(day))]
-                cache.files.add(path.name)
-                cache.ids.append(part[spec.id_column])
+                cache.by_file[path.name] = part[spec.id_column]
+                cache.merged = None
             result.accepted = new.height
         return result
 
@@ -281,16 +286,20 @@ class EventStore:
         spec = _SPECS[table]
         cache = self._known.setdefault((table, str(day)), _KnownIds())
         folder = self.table_dir(table) / partition_name(day)
-        if folder.is_dir():
-            for data_file in data_files(folder):
-                if data_file.path.name not in cache.files:
-                    ids = pq.read_table(data_file.path, columns=[spec.id_column]).column(0)
-                    cache.ids.append(pl.Series(spec.id_column, ids.combine_chunks()))
-                    cache.files.add(data_file.path.name)
-        if len(cache.ids) > 1:
+        live = {f.path.name: f.path for f in live_files(folder)} if folder.is_dir() else {}
+        for name in set(cache.by_file) - set(live):
+            del cache.by_file[name]
+            cache.merged = None
+        for name in set(live) - set(cache.by_file):
+            ids = pq.read_table(live[name], columns=[spec.id_column]).column(0)
+            cache.by_file[name] = pl.Series(spec.id_column, ids.combine_chunks())
+            cache.merged = None
+        if cache.merged is None:
             # an anti-join does not need them distinct: concatenating is enough
-            cache.ids = [pl.concat(cache.ids)]
-        return cache.ids[0] if cache.ids else pl.Series(spec.id_column, [], dtype=pl.String)
+            cache.merged = pl.concat(
+                [pl.Series(spec.id_column, [], dtype=pl.String), *cache.by_file.values()]
+            )
+        return cache.merged
 
     def _allocate(self, count: int) -> int:
         """Reserve ``count`` sequence numbers (call with the lock held)."""
@@ -494,8 +503,9 @@ class EventStore:
             files = data_files(folder)
         covered = covered_files(files)
         inputs = [f for f in files if f not in set(covered)]
-        # a lone appended file is rewritten too: compacted files have the read layout
-        if len(inputs) > 1 or any(not f.is_compacted for f in inputs):
+        # a lone file is rewritten too unless it already has the read layout (compacted
+        # by this version: events sorted by type, test keys stored)
+        if len(inputs) > 1 or any(self._needs_rewrite(table, f) for f in inputs):
             frame = self._read_files(table, [f.path for f in inputs]).collect()
             merged = frame.sort("seq").unique(spec.id_column, keep="first", maintain_order=True)
             result.duplicates_dropped += frame.height - merged.height
@@ -503,10 +513,11 @@ class EventStore:
             merged = merged.sort(*COMPACT_ORDER[table], spec.time_column, "seq")
             if table == "events":  # files written before keys were stored get them now
                 merged = with_test_keys(merged)
-            self._write_partition(
+            written = self._write_partition(
                 table, day, merged, "compact", seq_range, row_group_rows=COMPACT_ROW_GROUP_ROWS
             )
-            covered = inputs
+            # a lone compacted file rewritten in place has the new file's name: keep it
+            covered = [f for f in inputs if f.path != written]
             result.files_before += len(inputs)
             result.files_after += 1
             result.partitions.append(folder.name)
@@ -514,6 +525,13 @@ class EventStore:
             data_file.path.unlink(missing_ok=True)
         if covered:
             fsync_dir(folder)
+
+    @staticmethod
+    def _needs_rewrite(table: Table, data_file: DataFile) -> bool:
+        if not data_file.is_compacted:
+            return True
+        # compacted by a pkgflow that did not store test keys yet (nor sort by type)
+        return table == "events" and TEST_KEY not in pq.read_schema(data_file.path).names
 
     def retention_candidates(self, keep_days: int, today: date | None = None) -> list[Path]:
         """Partition folders older than ``keep_days`` days (judged by the folder's date)."""

@@ -46,6 +46,7 @@ def test_valid_lines_become_typed_events() -> None:
         (_line(finished_event(0, triggers="glibc/2.41")), "field `triggers` must be a list of strings"),
         (_line(finished_event(0, triggers=[])), "field `triggers` is empty"),
         (_line(finished_event(0, triggers=["glibc"])), "`source/version` strings (got glibc)"),
+        (_line(finished_event(0, triggers=["glibc/2.41", None])), "`source/version` strings"),
         (_line(finished_event(0, arch="amd46")), "unknown arch `amd46`"),
         (_line(finished_event(0, outcome="great")), "unknown outcome `great`"),
         (_line(finished_event(0, duration=-5)), "field `duration` is negative (-5 s)"),

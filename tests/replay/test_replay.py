@@ -309,10 +309,12 @@ def test_files_written_before_test_keys_were_stored_replay_the_same(
 
     old = EventStore(tmp_path / "old")
     shutil.copytree(reference.root, old.root)
-    for path in old.files("events"):  # as an earlier pkgflow wrote them: no test_key
+    files = old.files("events")
+    for path in files[::2]:  # every other file as an earlier pkgflow wrote it: no test_key
         table = pq.read_table(path)
         pq.write_table(table.drop_columns(["test_key"]), path)
-    assert all("test_key" not in pq.read_schema(p).names for p in old.files("events"))
+    with_keys = ["test_key" in pq.read_schema(p).names for p in files]
+    assert True in with_keys and False in with_keys
     for name in ("test_runs", "uploads", "in_flight"):
         query = f"SELECT * FROM {name} ORDER BY ALL"
         assert connect(old).execute(query).fetchall() == connect(reference).execute(

@@ -237,3 +237,50 @@ def test_store_path_that_cannot_be_created_is_a_storage_error(tmp_path: Path) ->
 
     with pytest.raises(StorageError, match="cannot create the store"):
         EventStore(blocker / "store").append([finished_event(0)])
+
+
+def test_compaction_upgrades_a_partition_an_older_pkgflow_compacted(store: EventStore) -> None:
+    events = [finished_event(i) for i in range(150)]  # 2025-03-01 and -02
+    events[3]["event_type"] = "test.dropped"  # two types: the new layout sorts by type
+    store.append(events[:100])
+    store.append(events[100:])
+    store.compact(before=date(2025, 3, 2))
+    folder = store.root / "events/date=2025-03-01"
+    [only] = data_files(folder)
+    # as an older pkgflow left it: no test keys, rows by time (not by type)
+    old = pq.read_table(only.path).drop_columns(["test_key"]).sort_by("seq")
+    pq.write_table(old, only.path)
+    expected = store.scan().sort("seq").drop("test_key").collect()
+
+    result = store.compact(before=date(2025, 3, 2))
+    assert result.partitions == ["date=2025-03-01"]
+    [rewritten] = data_files(folder)
+    assert rewritten.path.name == only.path.name  # rewritten in place, not deleted
+    table = pq.read_table(rewritten.path)
+    assert table["test_key"].null_count == 0
+    assert table["event_type"].to_pylist() == sorted(table["event_type"].to_pylist())
+    assert store.scan().sort("seq").drop("test_key").collect().equals(expected)
+    assert store.compact(before=date(2025, 3, 2)).partitions == []  # now up to date
+
+
+def test_known_ids_forget_files_compaction_replaced(store: EventStore) -> None:
+    store.append([finished_event(i) for i in range(100)])
+    for round_ in range(3):  # a late event for a closed day, then the nightly compaction
+        store.append([finished_event(1000 + round_, occurred_at="2025-03-01T05:00:00+00:00")])
+        store.compact(before=date(2025, 3, 2))
+        known = store._known_ids("events", date(2025, 3, 1))
+        stored = store.scan().filter(pl.col("occurred_at").dt.date() == date(2025, 3, 1))
+        assert known.len() == stored.collect().height  # not one copy per compaction
+    assert store.append([finished_event(1000, occurred_at="2025-03-01T05:00:00+00:00")]).duplicates == 1
+
+
+def test_a_test_key_sent_along_is_not_trusted(store: EventStore, tmp_path: Path) -> None:
+    from pkgflow.events.parse import parse_records
+
+    frame = parse_records([finished_event(0)])
+    store.append(frame.with_columns(pl.lit(7, pl.UInt64).alias("test_key")))
+    other = EventStore(tmp_path / "other")
+    other.append(frame)
+    assert store.scan().collect()["test_key"].to_list() == other.scan().collect()[
+        "test_key"
+    ].to_list() != [7]
