@@ -46,6 +46,7 @@ class Run:
     test_version: str | None = None
     finish_requester: str | None = None
     finish_worker: str | None = None
+    drop_detail: str | None = None
     dropped_at: datetime | None = None
     abandoned_at: datetime | None = None
     published_at: datetime | None = None
@@ -111,6 +112,10 @@ class Run:
             "duration": self.duration,
             "run_id": self.run_id,
             "britney_status": self.britney_status,
+            "test_version": self.test_version,
+            # the finish's worker; a run that did not finish: its start's
+            "worker": self.finish_worker if self.finished_at is not None else self.start_worker,
+            "drop_detail": self.drop_detail,
             "opened_at": self.opened_at,
             "opened_seq": self.opened_seq,
         }
@@ -223,6 +228,7 @@ def fold(
                 current.finish_worker = e.get("worker")
             else:
                 current.dropped_at = t
+                current.drop_detail = e.get("detail")
             continue
         # upload lifecycle
         ukey = (e["release"], e["package"], e["version"])

@@ -25,7 +25,10 @@ BASE = datetime(2025, 3, 1, 21, 0, tzinfo=UTC)  # histories cross midnight: two 
 #: few distinct instants, so that many events share a timestamp
 instants = st.integers(0, 14).map(lambda i: BASE + timedelta(minutes=20 * i))
 releases = st.sampled_from(["plucky"] * 5 + ["questing"])
-TRIGGER_SETS = [["p/1"], ["p/1"], ["p/2"], ["p/1", "q/1"], ["q/1", "p/1"], ["migration-reference/0"]]
+TRIGGER_SETS = [
+    ["p/1"], ["p/1"], ["p/2"], ["p/1", "q/1"], ["q/1", "p/1"], ["migration-reference/0"],
+    ["q/1", "r/1", "p/1"], ["p/1", "r/1", "q/1"],  # three: the key sorts them
+]
 
 test_events = st.fixed_dictionaries(
     {
@@ -44,6 +47,9 @@ test_events = st.fixed_dictionaries(
         "run_id": st.sampled_from(["r1", "r2", "r3", None]),
         "duration": st.sampled_from([None, 60, 1800]),
         "status": st.sampled_from(["PASS", "REGRESSION", "SOMETHING-NEW"]),
+        "worker": st.sampled_from([None, "w1", "w2"]),
+        "test_version": st.sampled_from([None, "1.0"]),
+        "detail": st.sampled_from([None, "removed from the queue"]),
     }
 )
 upload_events = st.fixed_dictionaries(
@@ -64,10 +70,10 @@ upload_events = st.fixed_dictionaries(
 
 _FIELDS = {
     "test.requested": ("testsrc", "arch", "triggers", "queue", "requester"),
-    "test.started": ("testsrc", "arch", "triggers"),
+    "test.started": ("testsrc", "arch", "triggers", "worker"),
     "test.finished": ("testsrc", "arch", "triggers", "exitcode", "run_id", "duration",
-                      "requester"),
-    "test.dropped": ("testsrc", "arch", "triggers"),
+                      "requester", "worker", "test_version"),
+    "test.dropped": ("testsrc", "arch", "triggers", "detail"),
     "results.published": ("testsrc", "arch", "triggers", "run_id", "status"),
     "upload.accepted": ("package", "version"),
     "build.missing": ("package", "version", "arches"),
