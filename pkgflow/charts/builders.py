@@ -119,6 +119,12 @@ def wait_run_boxes(
 # -- throughput ---------------------------------------------------------------------
 
 
+def _day_x() -> alt.X:
+    """The x axis of per-day bar charts: one band per UTC day."""
+    return alt.X("day:O", title=None, timeUnit="utcyearmonthdate",
+                 axis=alt.Axis(format=DAY_FORMAT, formatType="utc", labelAngle=0))
+
+
 def runs_per_day_chart(frame: pl.DataFrame, title: str = "Test runs finished per day") -> alt.Chart:
     """Stacked bars: runs per day by outcome."""
     outcomes = [o for o in theme.OUTCOME_COLORS if o in _present(frame, "outcome")]
@@ -127,8 +133,7 @@ def runs_per_day_chart(frame: pl.DataFrame, title: str = "Test runs finished per
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("day:O", title=None, timeUnit="utcyearmonthdate",
-                    axis=alt.Axis(format=DAY_FORMAT, formatType="utc", labelAngle=0)),
+            x=_day_x(),
             y=alt.Y("runs:Q", title="runs", stack="zero"),
             color=alt.Color("outcome:N", scale=theme.scale(theme.OUTCOME_COLORS, outcomes),
                             sort=outcomes),
@@ -150,8 +155,7 @@ def uploads_flow_chart(
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("day:O", title=None, timeUnit="utcyearmonthdate",
-                    axis=alt.Axis(format=DAY_FORMAT, formatType="utc", labelAngle=0)),
+            x=_day_x(),
             xOffset=alt.XOffset("flow:N", sort=flows),
             y=alt.Y("uploads:Q", title="uploads"),
             color=alt.Color("flow:N", title=None, scale=theme.scale(theme.FLOW_COLORS, flows),

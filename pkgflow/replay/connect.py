@@ -153,16 +153,16 @@ def _test_keys_udf(
 def _events_sql(store: EventStore, con: duckdb.DuckDBPyConnection, window: Window) -> str:
     """The stored events; files written before test keys were stored get their keys
     computed here (slower, same values; ``pkgflow compact`` stores them)."""
-    paths = store.files("events", window.start, window.end)
-    legacy = [p for p in paths if not _has_test_keys(p)]
+    keyed, legacy = [], []
+    for path in store.files("events", window.start, window.end):
+        (keyed if _has_test_keys(path) else legacy).append(path)
     if not legacy:
-        return store.read_parquet_sql("events", paths=paths)
+        return store.read_parquet_sql("events", paths=keyed)
     con.create_function(
         "pkgflow_test_key", _test_keys_udf,
         ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]"], "UBIGINT",
         type="arrow", side_effects=False,
     )
-    keyed = [p for p in paths if _has_test_keys(p)]
     return (
         f"{store.read_parquet_sql('events', paths=keyed)} UNION ALL BY NAME "
         f"SELECT * REPLACE (pkgflow_test_key({', '.join(_KEY_INPUTS)}) AS {TEST_KEY}) "

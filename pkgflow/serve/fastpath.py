@@ -27,6 +27,7 @@ from pkgflow.events.parse import (
     PARSED_COLUMNS,
     derived_event_id,
 )
+from pkgflow.events.keys import TEST_KEYED_TYPES
 from pkgflow.events.schema import EVENT_POLARS_SCHEMA
 from pkgflow.events.types import (
     ARCHES,
@@ -35,7 +36,6 @@ from pkgflow.events.types import (
     EXITCODE_OUTCOME,
     OUTCOMES,
     REQUIRED_FIELDS,
-    TEST_EVENT_TYPES,
 )
 
 _TIME_RE: Final = re.compile(
@@ -47,7 +47,7 @@ _ENVELOPE: Final = ("event_type", "source", "release")
 _ARCHES: Final = frozenset(ARCHES)
 _OUTCOMES: Final = frozenset(OUTCOMES)
 _EVENT_TYPES: Final = frozenset(EVENT_TYPES)
-_TEST_TYPES: Final = frozenset((*TEST_EVENT_TYPES, "results.published"))
+_TEST_TYPES: Final = frozenset(TEST_KEYED_TYPES)
 _TEXT: Final = frozenset(_TEXT_FIELDS)
 _FRAME_SCHEMA: Final = {
     **{c: EVENT_POLARS_SCHEMA[c] for c in PARSED_COLUMNS},
