@@ -4,7 +4,9 @@ pure-Python fold (tests/replay/oracle.py) measured in the same run.
     .venv/bin/python benchmarks/replay.py [--days 49 --scale 7 --seed 1] [--repeat 3]
 
 The store is simulated once into data/bench/replay-sim-<days>d-seed<seed>-x<scale>/
-(about 2 minutes), compacted as `pkgflow compact` leaves a kept store, and reused. Each SQL rebuild runs in a fresh process (its own peak
+(about 2 minutes), compacted as `pkgflow compact` leaves a kept store, and reused
+once complete (an interrupted simulation is finished on the next run: ids are
+deterministic). Each SQL rebuild runs in a fresh process (its own peak
 RSS); the figure is the median of ``--repeat`` runs. The fold is timed on the first
 days of the same store (``--fold-events``, default 400,000 events: a full fold would
 take minutes) and scaled linearly to the whole store; both its pure fold time and its
@@ -51,7 +53,8 @@ def ensure_store(days: int, seed: int, scale: float) -> Path:
 
     root = ROOT / "data" / "bench" / f"replay-sim-{days}d-seed{seed}-x{scale:g}"
     store = EventStore(root)
-    if store.files("events"):
+    complete = root / "_meta" / "bench-complete"  # an interrupted run must not count
+    if complete.exists():
         store.compact()  # a no-op once compacted; brings an older cache up to the layout
         return root
     print(f"simulating {days} days at scale {scale:g} into {root} (once)...", flush=True)
@@ -66,6 +69,7 @@ def ensure_store(days: int, seed: int, scale: float) -> Path:
     started = time.perf_counter()
     store.compact()
     print(f"  compacted in {time.perf_counter() - started:.0f} s", flush=True)
+    complete.touch()
     return root
 
 

@@ -242,13 +242,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from pkgflow.replay import connect
-    from pkgflow.replay.query import emit, lock_down, run_query, views_needed, write_result
+    from pkgflow.replay.query import (
+        check_output, emit, lock_down, run_query, views_needed, write_result,
+    )
 
+    fmt = "csv" if args.format == "table" and args.out is not None else args.format
+    if fmt != "table":
+        check_output(fmt, args.out)  # before the views are built
     needed = views_needed(args.query)
     con = connect(_store(args), as_of=args.as_of, days=args.days, materialize=needed or False)
     lock_down(con)
     frame = run_query(con, args.query)
-    if args.format == "table" and args.out is None:
+    if fmt == "table":
         table = Table(*frame.columns, title=f"{frame.height:,} rows")
         for row in frame.head(args.max_rows).iter_rows():
             table.add_row(*("NULL" if v is None else str(v) for v in row))
@@ -256,7 +261,6 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if frame.height > args.max_rows:
             out.print(f"... {frame.height - args.max_rows:,} more rows (use --format csv)")
         return 0
-    fmt = "csv" if args.format == "table" else args.format
     data = write_result(frame, fmt, args.out)
     if data is not None:
         emit(data)

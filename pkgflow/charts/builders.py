@@ -11,7 +11,7 @@ import altair as alt
 import polars as pl
 
 from pkgflow.charts import theme
-from pkgflow.charts.data import MILESTONE_ORDER, STAGE_ORDER
+from pkgflow.charts.data import INFRA_OUTCOMES, MILESTONE_ORDER, STAGE_ORDER
 
 UTC_SCALE = alt.Scale(type="utc")
 DAY_FORMAT = "%a %d %b"
@@ -298,7 +298,7 @@ def infra_failure_chart(
     )
     return (
         line.properties(width=290, height=180)
-        .facet(column=alt.Column("outcome:N", title=None, sort=["tmpfail", "error"]),
+        .facet(column=alt.Column("outcome:N", title=None, sort=list(INFRA_OUTCOMES)),
                data=frame)
         .properties(title=_title(title, "tmpfail: testbed failure (exit 16); error: "
                                         "unexpected failure (exit 20)"))

@@ -51,6 +51,7 @@ MIGRATION_BINS_H: tuple[float, ...] = (0, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336
 
 #: Outcomes that point at the infrastructure rather than the package.
 INFRA_OUTCOMES: tuple[str, ...] = ("tmpfail", "error")
+_INFRA_LIST = ", ".join(f"'{o}'" for o in INFRA_OUTCOMES)
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
 
@@ -429,13 +430,13 @@ def infra_failure_rates(con: Connection, start: datetime, end: datetime) -> pl.D
 
     Columns: ``day``, ``arch``, ``outcome`` (tmpfail | error), ``failures``, ``runs``,
     ``rate`` (0-1)."""
-    query = """
+    query = f"""
     WITH r AS (
         SELECT date_trunc('day', finished_at) AS day, arch, outcome
         FROM test_runs
         WHERE finished_at >= $start::TIMESTAMPTZ AND finished_at < $end::TIMESTAMPTZ
     ), tot AS (SELECT day, arch, count(*) AS runs FROM r GROUP BY ALL),
-    kinds(outcome) AS (VALUES ('tmpfail'), ('error'))
+    kinds(outcome) AS (VALUES {", ".join(f"('{o}')" for o in INFRA_OUTCOMES)})
     SELECT t.day, t.arch, k.outcome,
            count(r.outcome) AS failures, t.runs,
            round(count(r.outcome) / t.runs, 4) AS rate
@@ -555,7 +556,7 @@ def headline(con: Connection, week: Week) -> pl.DataFrame:
 def _headline_values(
     con: Connection, start: datetime, end: datetime
 ) -> dict[str, tuple[float | None, str, str]]:
-    query = """
+    query = f"""
     SELECT
         (SELECT count(*) FROM uploads
          WHERE first_seen >= $start::TIMESTAMPTZ AND first_seen < $end::TIMESTAMPTZ) AS entered,
@@ -579,7 +580,7 @@ def _headline_values(
         (SELECT quantile_cont(queue_wait_s, 0.9) / 3600 FROM test_runs
          WHERE started_at >= $start::TIMESTAMPTZ AND started_at < $end::TIMESTAMPTZ)
             AS wait_p90_h,
-        (SELECT 100 * avg((outcome IN ('tmpfail', 'error'))::INTEGER) FROM test_runs
+        (SELECT 100 * avg((outcome IN ({_INFRA_LIST}))::INTEGER) FROM test_runs
          WHERE finished_at >= $start::TIMESTAMPTZ AND finished_at < $end::TIMESTAMPTZ)
             AS infra_pct
     """

@@ -96,25 +96,33 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
         raise ReplayError(msg) from exc
 
 
+def check_output(fmt: OutputFormat, out: Path | None) -> None:
+    """Refuse an output that cannot be written, before any query work is done."""
+    if fmt not in OUTPUT_FORMATS:
+        msg = f"unknown format {fmt!r}; known: {', '.join(OUTPUT_FORMATS)}"
+        raise ReplayError(msg)
+    if fmt == "parquet" and out is None:
+        msg = "--format parquet needs --out FILE (Parquet is binary)"
+        raise ReplayError(msg)
+    if out is not None and not out.parent.is_dir():
+        msg = f"cannot write {out}: folder {out.parent} does not exist; create it first"
+        raise ReplayError(msg)
+
+
 def write_result(
     frame: pl.DataFrame, fmt: OutputFormat, out: Path | None = None
 ) -> bytes | None:
     """Write ``frame`` as csv/json/parquet to ``out`` (or return the bytes when
     ``out`` is None; parquet needs ``out``). ``table`` is the CLI's job (rich)."""
-    if fmt == "parquet" and out is None:
-        msg = "--format parquet needs --out FILE (Parquet is binary)"
-        raise ReplayError(msg)
+    check_output(fmt, out)
     buffer = io.BytesIO()
     target: Path | io.BytesIO = out if out is not None else buffer
-    if fmt == "csv":
-        frame.write_csv(target)
-    elif fmt == "json":
-        frame.write_json(target)
-    elif fmt == "parquet":
-        frame.write_parquet(target)
-    else:
-        msg = f"unknown format {fmt!r}; known: {', '.join(OUTPUT_FORMATS)}"
-        raise ReplayError(msg)
+    writers = {"csv": frame.write_csv, "json": frame.write_json, "parquet": frame.write_parquet}
+    try:
+        writers[fmt](target)
+    except OSError as exc:
+        msg = f"cannot write {out}: {exc.strerror or exc}; check the path and its permissions"
+        raise ReplayError(msg) from exc
     return buffer.getvalue() if out is None else None
 
 

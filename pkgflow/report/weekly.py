@@ -85,12 +85,20 @@ def connect_release(
 
 
 def resolve_week(store: str | os.PathLike[str] | None, week: str | None) -> tuple[data.Week, bool]:
-    """The week to report: ``week`` if given, else the last complete ISO week."""
+    """The week to report: ``week`` if given, else the last complete ISO week. Raises
+    ReplayError when there is no store (before a report starts any work)."""
+    root = store_path(store)
+    if not (root / "events").exists():
+        msg = (
+            f"no event store at {root}; run `pkgflow demo` (or `pkgflow simulate --days 30`) "
+            "first, or point $PKGFLOW_STORE at one"
+        )
+        raise ReplayError(msg)
     if week:
         return data.iso_week(week), True
     from pkgflow.replay import connect
 
-    con = connect(store_path(store))
+    con = connect(root)
     try:
         return data.last_complete_week(con)
     finally:
@@ -105,12 +113,6 @@ def open_week(
     """Everything the weekly notebook needs: see :class:`Scope`. The connection sees
     the store as it was at the end of the week (later events are ignored)."""
     root = store_path(store)
-    if not (root / "events").exists():
-        msg = (
-            f"no event store at {root}; run `pkgflow demo` (or `pkgflow simulate --days 30`) "
-            "first, or point $PKGFLOW_STORE at one"
-        )
-        raise ReplayError(msg)
     chosen, complete = resolve_week(root, week)
     con = connect_release(root, as_of=chosen.end, release=release)
     found = data.data_range(con)

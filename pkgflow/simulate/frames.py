@@ -144,11 +144,7 @@ class EventBuffer:
         for shape, rows in self.rows.items():
             if rows:
                 frames.append(_shape_frame(shape, rows))
-                self.rows[shape] = []
-        self._requested = self.rows["requested"].append
-        self._started = self.rows["started"].append
-        self._finished = self.rows["finished"].append
-        self._published = self.rows["published"].append
+                rows.clear()  # in place: the bound appenders (__init__) stay valid
         events = _events_frame(frames, self.prefix, self.release)
         samples = _samples_frame(self.samples, self.prefix, self.release)
         self.samples = []

@@ -95,8 +95,9 @@ def covered_files(files: list[DataFile]) -> list[DataFile]:
     ]
 
 
-def live_files(partition: Path) -> list[DataFile]:
-    """The files a reader must read: all data files minus covered ones."""
-    files = data_files(partition)
+def live_files(partition: Path, files: list[DataFile] | None = None) -> list[DataFile]:
+    """The files a reader must read: all data files (``files``, default: those of
+    ``partition`` now) minus covered ones."""
+    files = data_files(partition) if files is None else files
     covered = set(covered_files(files))
     return [f for f in files if f not in covered]

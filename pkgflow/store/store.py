@@ -502,7 +502,7 @@ class EventStore:
         with self._lock():  # appends commit whole files under this lock: list a stable set
             files = data_files(folder)
         covered = covered_files(files)
-        inputs = [f for f in files if f not in set(covered)]
+        inputs = live_files(folder, files)
         # a lone file is rewritten too unless it already has the read layout (compacted
         # by this version: events sorted by type, test keys stored)
         if len(inputs) > 1 or any(self._needs_rewrite(table, f) for f in inputs):
