@@ -365,6 +365,22 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        msg = f"must be a positive number of seconds (got {text})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        msg = f"a TCP port is 1-65535 (got {text})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (also used by the docs test)."""
     parser = argparse.ArgumentParser(
@@ -518,10 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = add("serve", cmd_serve, "HTTP service: POST /v1/events (durable acks), status, metrics")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs --token)")
-    serve.add_argument("--port", type=int, default=8080, help="TCP port")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port")
     serve.add_argument("--token", default=None, help="bearer token required on POST (or $PKGFLOW_TOKEN)")
     serve.add_argument("--wal-name", default=None, help="WAL folder under <store>/_wal (default http-<port>)")
-    serve.add_argument("--flush-interval", type=float, default=1.0, help="seconds between WAL flushes to the store")
+    serve.add_argument("--flush-interval", type=_positive_seconds, default=1.0, help="seconds between WAL flushes to the store")
     serve.add_argument("--max-body-bytes", type=_positive, default=8 * 1024 * 1024, help="413 above this")
     serve.add_argument("--max-inflight-bytes", type=_positive, default=128 * 1024 * 1024, help="429 above this")
     serve.add_argument("--max-inflight-requests", type=_positive, default=256, help="503 above this")
@@ -537,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     consume.add_argument("--dead-letter-queue", default="pkgflow.dead-letter", help="where malformed messages go")
     consume.add_argument("--declare", action="store_true", help="declare the --queue queues (durable) if missing")
     consume.add_argument("--wal-name", default=None, help="WAL folder under <store>/_wal (default amqp-<hash>)")
-    consume.add_argument("--flush-interval", type=float, default=1.0, help="seconds between WAL flushes to the store")
+    consume.add_argument("--flush-interval", type=_positive_seconds, default=1.0, help="seconds between WAL flushes to the store")
 
     retain = add("retain", cmd_retain, "drop whole partitions older than N days (dry run by default)")
     retain.add_argument("--keep-days", type=int, required=True, help="days of history to keep")

@@ -108,6 +108,7 @@ class Consumer:
         self._stop = threading.Event()
         self._buffer: list[_Delivery] = []
         self._connection: pika.BlockingConnection | None = None
+        self._consumed = False  # has a session ever got as far as consuming
 
     def stop(self) -> None:
         """Ask the consumer to finish its batch, disconnect and flush (thread-safe)."""
@@ -117,19 +118,17 @@ class Consumer:
         """Consume until :meth:`stop`; reconnect with backoff when the broker goes away."""
         self.ingestor.start()
         backoff = self.settings.min_backoff
-        ever_connected = False
         try:
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:
                     self._session()
-                    ever_connected = True
                 except ConsumeError:
-                    if not ever_connected:
+                    if not self._consumed:  # a setup mistake: say so, do not retry
                         raise
                     log.exception("consumer setup failed; retrying")
                 except _CONNECTION_ERRORS as exc:
-                    if not ever_connected and self.stats.reconnects == 0 and _refused(exc):
+                    if not self._consumed and self.stats.reconnects == 0 and _refused(exc):
                         log.warning("broker unreachable (%s); retrying", exc)
                     else:
                         log.warning("AMQP connection lost (%s); reconnecting", exc)
@@ -186,6 +185,7 @@ class Consumer:
                 auto_ack=False,
             )
         log.info("consuming %s", ", ".join(queues))
+        self._consumed = True  # set up once: later setup failures are retried
         while not self._stop.is_set():
             connection.process_data_events(time_limit=0.2 if not self._buffer else 0)
             if self._buffer:

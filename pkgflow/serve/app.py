@@ -21,13 +21,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pkgflow.errors import PkgflowError, StorageError
 from pkgflow.serve.openapi import openapi_document
 from pkgflow.serve.pipeline import Ingestor, OverloadedError
+from pkgflow.serve.status import status_page_response, status_response
 
 log = logging.getLogger("pkgflow.serve")
 
@@ -126,13 +127,9 @@ def create_app(ingestor: Ingestor, settings: ServeSettings | None = None) -> ASG
         return JSONResponse(openapi_document(settings.token is not None))
 
     async def status_json(request: Request) -> Response:
-        from pkgflow.serve.status import status_response
-
         return await status_response(request, ingestor.store, settings.status_limit)
 
     async def status_page(request: Request) -> Response:
-        from pkgflow.serve.status import status_page_response
-
         return await status_page_response(request, ingestor.store, settings.status_limit)
 
     @asynccontextmanager
@@ -331,6 +328,3 @@ def render_metrics(ingestor: Ingestor, state: Any = None) -> str:
         metric("pkgflow_inflight_bytes", "gauge", "Request bytes being processed.", state.inflight_bytes)
     return "\n".join(lines) + "\n"
 
-
-def html_response(html: str) -> HTMLResponse:
-    return HTMLResponse(html)

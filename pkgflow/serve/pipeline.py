@@ -32,7 +32,7 @@ from typing import Final
 
 import polars as pl
 
-from pkgflow.errors import PkgflowError, SchemaError, StorageError
+from pkgflow.errors import PkgflowError, SchemaError
 from pkgflow.events.parse import ParsedBatch, Rejection, parse_lines
 from pkgflow.serve.fastpath import fast_parse
 from pkgflow.serve.wal import (
@@ -442,8 +442,6 @@ class Ingestor:
                 log.error("the store refused %s (%s); kept as %s", segment, exc, kept)
                 self._after_delete(wal, scan.total_bytes)
                 return 0
-            except StorageError:
-                raise
             stored = result.accepted
             self.metrics.add(stored=result.accepted, duplicates=result.duplicates)
         if recovering or wal is not self.wal:

@@ -1,12 +1,10 @@
-"""GET /v1/status and GET / on top of ``pkgflow.replay.status.status_data``.
+"""GET /v1/status and GET / on top of ``pkgflow.replay.status.store_status``.
 
-The status is computed by the replay package (``status_data(con, release=None,
-source=None, limit=20) -> dict``) over a fresh ``pkgflow.replay.connect(store)``
-(a connection lists the store's files when it is made), cached for a couple of
-seconds so that many viewers cost one query. Until ``pkgflow.replay.status`` exists
-both endpoints answer 503 saying so. The page renders whatever the dict holds
-(lists of records become tables), refreshes itself every 5 s and loads nothing
-from the network.
+The status is computed by the replay package over a fresh materialised connection
+to the store (a connection lists the store's files when it is made), cached for a
+couple of seconds so that many viewers cost one query. The page renders whatever
+the dict holds (lists of records become tables), refreshes itself every 5 s and
+loads nothing from the network.
 """
 
 from __future__ import annotations

@@ -161,3 +161,40 @@ def test_missing_queue_fails_clearly(queue_names: type, tmp_path: Path, consumer
     assert consumer.proc is not None
     assert consumer.proc.wait(30) == 1
     assert "NOT_FOUND" in consumer.output() and "--declare" in consumer.output()
+
+
+def test_a_setup_failure_after_consuming_is_retried_not_fatal(
+    amqp: object, queue_names: type, consumers: list, tmp_path: Path
+) -> None:
+    # consuming an exchange; the broker "restarts" and comes back without it for a while
+    exchange = queue_names("results")
+    amqp.exchange_declare(exchange, exchange_type="fanout")  # type: ignore[attr-defined]
+    store = tmp_path / "store"
+    proxy = TcpProxy()
+    try:
+        consumer = Consumer(
+            store, proxy.url, "--exchange", exchange, "--dead-letter-queue", queue_names("dead")
+        ).start()
+        consumers.append(consumer)
+        first = json.dumps(event(1)).encode()
+        assert wait_for(lambda: _published(amqp, exchange, first, store, 1)), consumer.output()
+        amqp.exchange_delete(exchange)  # type: ignore[attr-defined]
+        proxy.drop_all()  # reconnecting now fails in setup: the exchange is gone
+        wait_for(lambda: False, timeout=3)
+        assert consumer.proc is not None and consumer.proc.poll() is None, consumer.output()
+        amqp.exchange_declare(exchange, exchange_type="fanout")  # type: ignore[attr-defined]
+        later = json.dumps(event(2)).encode()
+        assert wait_for(
+            lambda: _published(amqp, exchange, later, store, 2), timeout=40
+        ), consumer.output()
+        assert consumer.stop() == 0
+    finally:
+        proxy.close()
+
+
+def _published(channel: object, exchange: str, body: bytes, store: Path, count: int) -> bool:
+    """Publish ``body`` to ``exchange`` (again: fanout drops it while no queue is bound)
+    and tell whether the store holds ``count`` events yet."""
+    if len(stored_ids(store)) < count:
+        channel.basic_publish(exchange, "", body, pika.BasicProperties(delivery_mode=2))  # type: ignore[attr-defined]
+    return len(stored_ids(store)) >= count
